@@ -1,0 +1,53 @@
+"""Which part of a zoo model each export graph is.
+
+Convention: for graph G, a nested sub-model layer named G (e.g. "encode",
+"decode", "embed") is used when the model has one; otherwise the model itself
+is graph G. Input names come from the Keras `Input` names; output names are
+fixed per graph (the artifact contract).
+"""
+
+GRAPH_INPUTS = {
+    "embed": ("image",),
+    "verify": ("image_a", "image_b"),
+    "classify": ("image",),
+    "encode": ("image",),
+    "decode": ("code",),
+    "reconstruct": ("image",),
+}
+GRAPH_OUTPUTS = {
+    "embed": ("embedding",),
+    "verify": ("score",),
+    "classify": ("probabilities",),
+    "encode": ("code",),  # a VAE's encode outputs ("mean", "log_var")
+    "decode": ("image",),
+    "reconstruct": ("image",),
+}
+
+
+def graph_model(model, graph):
+    """The `keras.Model` that computes export graph `graph` of `model`.
+
+    Args:
+        model: a zoo model (the object `zoo.create` returns).
+        graph: a graph name from `GRAPH_INPUTS`.
+    """
+    if graph not in GRAPH_INPUTS:
+        raise ValueError(f"Unknown graph. Expected one of {sorted(GRAPH_INPUTS)}. Received: graph={graph!r}")
+    for layer in model.layers:
+        if layer.name == graph and hasattr(layer, "inputs"):
+            return layer
+    return model
+
+
+def output_names(model, graph):
+    """Output names of `graph`; a two-output `encode` is ("mean", "log_var")."""
+    sub = graph_model(model, graph)
+    if graph == "encode" and len(sub.outputs) == 2:
+        return ("mean", "log_var")
+    names = GRAPH_OUTPUTS[graph]
+    if len(sub.outputs) != len(names):
+        raise ValueError(
+            f"Graph {graph!r} of {model.name!r} has {len(sub.outputs)} outputs; "
+            f"the contract expects {len(names)} ({names})."
+        )
+    return names

@@ -1,0 +1,181 @@
+"""The zoo registry: one frozen `ModelSpec` per entry.
+
+Nothing here imports TensorFlow. Builders and recipes are named as
+`"package.module:function"` strings and are imported only when used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import types
+from typing import Any, Callable, Mapping
+
+TASKS = (
+    "embedding",
+    "verification",
+    "identification",
+    "classification",
+    "reconstruction",
+    "generative",
+)
+GRAPHS = ("embed", "verify", "classify", "encode", "decode", "reconstruct")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """Everything the zoo knows about one entry.
+
+    Args:
+        name: unique registry name, also the `saved_models/` folder name.
+        builder: `"module:function"`; called as `builder(**hparams)` and
+            returns a `keras.Model`.
+        task: one of `TASKS`.
+        covers: the lecture section this entry implements.
+        summary: one sentence for `zoo list`.
+        input_shape: the (H, W, C) float32 input the model takes.
+        graphs: export graph names (see `GRAPHS`).
+        dataset: name of the training dataset.
+        defaults: default hyper-parameters passed to the builder.
+        recipe: `"module:function"` that trains the entry and writes its run,
+            or None when the entry is not trainable on its own.
+        weights: published files and their sha256, e.g.
+            `{"model.keras": "ab12..."}`; empty until the entry is published.
+        version: artifact version string.
+        preprocess: how a uint8 image becomes the model input; the card and
+            the ONNX runtime apply it. Keys: source, resize [H, W], invert,
+            scale, channels. Defaults to 1/255 scaling at `input_shape`.
+        distance: "cosine" or "euclidean" for embedding entries, else None.
+    """
+
+    name: str
+    builder: str
+    task: str
+    covers: str
+    summary: str
+    input_shape: tuple
+    graphs: tuple
+    dataset: str
+    defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    recipe: str | None = None
+    weights: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    version: str = "1.0.0"
+    preprocess: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    distance: str | None = None
+
+    def __post_init__(self):
+        if not self.name or not self.name.replace("_", "").isalnum():
+            raise ValueError(
+                "A model name must be non-empty letters, digits and '_'. "
+                f"Received: name={self.name!r}"
+            )
+        if self.task not in TASKS:
+            raise ValueError(
+                f"Unknown task for {self.name!r}. Expected one of {TASKS}. "
+                f"Received: task={self.task!r}"
+            )
+        bad = [g for g in self.graphs if g not in GRAPHS]
+        if bad or not self.graphs:
+            raise ValueError(
+                f"Graphs of {self.name!r} must be a non-empty subset of "
+                f"{GRAPHS}. Received: graphs={self.graphs!r}"
+            )
+        for field in ("builder", "recipe"):
+            value = getattr(self, field)
+            if value is not None and ":" not in value:
+                raise ValueError(
+                    f"{field} of {self.name!r} must look like "
+                    f"'package.module:function'. Received: {field}={value!r}"
+                )
+        if self.distance not in (None, "cosine", "euclidean"):
+            raise ValueError(
+                f"distance of {self.name!r} must be 'cosine', 'euclidean' or "
+                f"None. Received: distance={self.distance!r}"
+            )
+        preprocess = {
+            "source": "uint8 grayscale HxW",
+            "resize": list(self.input_shape[:2]),
+            "invert": False,
+            "scale": 1.0 / 255.0,
+            "channels": self.input_shape[-1],
+            **self.preprocess,
+        }
+        object.__setattr__(self, "preprocess", types.MappingProxyType(preprocess))
+        # Freeze the mappings too, so a spec cannot drift after registration.
+        object.__setattr__(self, "defaults", types.MappingProxyType(dict(self.defaults)))
+        object.__setattr__(self, "weights", types.MappingProxyType(dict(self.weights)))
+        object.__setattr__(self, "input_shape", tuple(self.input_shape))
+        object.__setattr__(self, "graphs", tuple(self.graphs))
+
+    @property
+    def pretrained(self) -> bool:
+        """True when published weights exist for this entry."""
+        return "model.keras" in self.weights
+
+    def resolve_builder(self) -> Callable[..., Any]:
+        return _import(self.builder)
+
+    def resolve_recipe(self) -> Callable[..., Any]:
+        if self.recipe is None:
+            raise ValueError(f"Model {self.name!r} has no training recipe.")
+        return _import(self.recipe)
+
+    def hparams(self, **overrides) -> dict:
+        """The defaults merged with `overrides`; unknown keys are refused."""
+        unknown = sorted(set(overrides) - set(self.defaults))
+        if unknown:
+            raise TypeError(
+                f"Unknown hyper-parameter(s) {unknown} for {self.name!r}. "
+                f"Valid ones: {sorted(self.defaults)}"
+            )
+        return {**self.defaults, **overrides}
+
+
+class UnknownModelError(KeyError):
+    """Raised for a name that is not in the registry."""
+
+    def __str__(self):  # KeyError would otherwise quote the message.
+        return str(self.args[0])
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    """Add `spec` to the registry; a name may be registered only once."""
+    if spec.name in _REGISTRY:
+        raise ValueError(
+            f"Model {spec.name!r} is already registered. Pick another name."
+        )
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def get(name: str) -> ModelSpec:
+    """Return the spec for `name`, or raise naming the closest matches."""
+    _load_entries()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(str(name), _REGISTRY, n=3, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise UnknownModelError(
+            f"Unknown model {name!r}.{hint} Run `zoo list` to see all "
+            f"{len(_REGISTRY)} models."
+        ) from None
+
+
+def names() -> list[str]:
+    _load_entries()
+    return sorted(_REGISTRY)
+
+
+def _load_entries():
+    # The entries live in zoo.entries; importing it registers them once.
+    importlib.import_module("zoo.entries")
+
+
+def _import(path: str):
+    module, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module), attr)
