@@ -28,5 +28,5 @@ _entry(
     dataset="fashion_mnist",
     defaults={"input_shape": (28, 28, 1), "num_classes": 10,
               "widths": (32, 64, 128), "dropout": 0.0},
-    recipe="training.recipes.fmnist_cnn:train",
+    recipe="training.recipes.fmnist_cnn",
 )

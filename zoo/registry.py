@@ -38,8 +38,9 @@ class ModelSpec:
         graphs: export graph names (see `GRAPHS`).
         dataset: name of the training dataset.
         defaults: default hyper-parameters passed to the builder.
-        recipe: `"module:function"` that trains the entry and writes its run,
-            or None when the entry is not trainable on its own.
+        recipe: the module (e.g. `"training.recipes.fmnist_cnn"`) whose
+            `train(run_dir, ...)` and `evaluate(model)` functions train and
+            measure the entry, or None when it is not trainable on its own.
         weights: published files and their sha256, e.g.
             `{"model.keras": "ab12..."}`; empty until the entry is published.
         version: artifact version string.
@@ -81,13 +82,16 @@ class ModelSpec:
                 f"Graphs of {self.name!r} must be a non-empty subset of "
                 f"{GRAPHS}. Received: graphs={self.graphs!r}"
             )
-        for field in ("builder", "recipe"):
-            value = getattr(self, field)
-            if value is not None and ":" not in value:
-                raise ValueError(
-                    f"{field} of {self.name!r} must look like "
-                    f"'package.module:function'. Received: {field}={value!r}"
-                )
+        if ":" not in self.builder:
+            raise ValueError(
+                f"builder of {self.name!r} must look like "
+                f"'package.module:function'. Received: builder={self.builder!r}"
+            )
+        if self.recipe is not None and ":" in self.recipe:
+            raise ValueError(
+                f"recipe of {self.name!r} must be a module path like "
+                f"'training.recipes.NAME'. Received: recipe={self.recipe!r}"
+            )
         if self.distance not in (None, "cosine", "euclidean"):
             raise ValueError(
                 f"distance of {self.name!r} must be 'cosine', 'euclidean' or "
@@ -116,10 +120,11 @@ class ModelSpec:
     def resolve_builder(self) -> Callable[..., Any]:
         return _import(self.builder)
 
-    def resolve_recipe(self) -> Callable[..., Any]:
+    def resolve_recipe(self):
+        """The recipe module, with its `train` and `evaluate` functions."""
         if self.recipe is None:
             raise ValueError(f"Model {self.name!r} has no training recipe.")
-        return _import(self.recipe)
+        return importlib.import_module(self.recipe)
 
     def hparams(self, **overrides) -> dict:
         """The defaults merged with `overrides`; unknown keys are refused."""

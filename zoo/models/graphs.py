@@ -20,7 +20,8 @@ GRAPH_OUTPUTS = {
     "classify": ("probabilities",),
     "encode": ("code",),  # a VAE's encode outputs ("mean", "log_var")
     "decode": ("image",),
-    "reconstruct": ("image",),
+    # ONNX forbids an output named like an input, so not "image".
+    "reconstruct": ("reconstruction",),
 }
 
 

@@ -1,0 +1,176 @@
+"""Turn a finished training run into a published, parity-checked artifact.
+
+`publish` builds the whole artifact in a temporary folder next to `out`,
+checks parity, and only then swaps it into place: a failed export or check
+publishes nothing and keeps the previous artifact.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from zoo import backend  # noqa: F401
+
+import keras
+import numpy as np
+
+from export.card import build_card, file_entries
+from export.onnx import export_onnx
+from export.parity import ParityReport, check, reference_outputs, verify_test_data, write_test_data
+from export.savedmodel import export_savedmodel
+from training.recipes.common import load_result, load_run_model
+from zoo.io import atomic_write_text, sha256_file
+from zoo.models.graphs import graph_model
+
+MAX_ARTIFACT_BYTES = 5 * 1024 * 1024
+REPO = Path(__file__).resolve().parents[1]
+WEIGHTS_JSON = REPO / "zoo" / "weights.json"
+REAL_BATCH = 8
+
+
+class PublishError(RuntimeError):
+    """The artifact could not be published; the previous one is unchanged."""
+
+
+def publish(spec, run_dir, out, formats=("onnx",), force=False) -> ParityReport:
+    """Export the run in `run_dir` into the artifact folder `out`.
+
+    Args:
+        spec: the entry's `ModelSpec`.
+        run_dir: a finished run (model.keras + result.json).
+        out: the artifact folder, e.g. saved_models/NAME.
+        formats: "onnx" (always written: parity needs it) and optionally
+            "savedmodel" (written to out/savedmodel, not committed).
+        force: replace an existing artifact.
+
+    Returns:
+        The `ParityReport`; when it is not ok, nothing was published.
+    """
+    out, run_dir = Path(out), Path(run_dir)
+    if out.exists() and not force:
+        raise PublishError(f"{out} already exists. Pass --force to replace it.")
+    result = load_result(run_dir)
+    model = load_run_model(run_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        report = _build(spec, model, result, run_dir, staging, formats)
+        if report.ok:
+            _swap_into_place(staging, out)
+            if out.resolve() == (REPO / "saved_models" / spec.name).resolve():
+                _record_weights(spec.name, out)
+        return report
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def check_artifact(folder) -> ParityReport:
+    """Re-check a published artifact folder.
+
+    Verifies every file's sha256 against the card, re-runs the stored
+    test_data through onnxruntime, and re-runs Keras-vs-ONNX parity at
+    batch sizes 1, 3 and 64 with the card's tolerances.
+    """
+    folder = Path(folder)
+    card_path = folder / "card.json"
+    if not card_path.exists():
+        raise PublishError(f"{folder} is not an artifact folder: it has no card.json.")
+    card = json.loads(card_path.read_text())
+    for name, entry in card["files"].items():
+        actual = sha256_file(folder / name) if (folder / name).exists() else "missing"
+        if actual != entry["sha256"]:
+            raise PublishError(
+                f"{folder / name} does not match its card: expected sha256 "
+                f"{entry['sha256']}, found {actual}. Re-download or re-export it."
+            )
+    model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
+    atol = {g: p["atol"] for g, p in card["parity"].items()}
+    for graph in card["graphs"]:
+        stored = verify_test_data(folder / f"{graph}.onnx", folder / "test_data" / graph, atol[graph])
+        if stored > atol[graph]:
+            raise PublishError(
+                f"{folder}/test_data/{graph} no longer reproduces: max abs error "
+                f"{stored:.2e} > atol {atol[graph]:.0e}."
+            )
+    return check(model, list(card["graphs"]), onnx_dir=folder, atol=atol)
+
+
+def _build(spec, model, result, run_dir, staging, formats) -> ParityReport:
+    shutil.copy2(run_dir / "model.keras", staging / "model.keras")
+    weights_sha = sha256_file(staging / "model.keras")
+    metadata = {"zoo.name": spec.name, "zoo.version": spec.version,
+                "zoo.preprocess": dict(spec.preprocess), "zoo.weights_sha256": weights_sha}
+    for graph in spec.graphs:
+        export_onnx(model, graph, staging / f"{graph}.onnx", metadata)
+    savedmodel = None
+    if "savedmodel" in formats:
+        savedmodel = export_savedmodel(model, spec.graphs, staging / "savedmodel")
+    real = real_inputs(spec, model)
+    atol = {g: (v["value"], v["reason"]) for g, v in result.get("atol", {}).items()}
+    report = check(model, spec.graphs, onnx_dir=staging, savedmodel_dir=savedmodel,
+                   inputs=real, atol=atol or 1e-5)
+    if not report.ok:
+        return report
+    for graph in spec.graphs:
+        write_test_data(staging / f"{graph}.onnx", real[graph],
+                        reference_outputs(model, graph, real[graph]),
+                        staging / "test_data" / graph)
+    for figure in result.get("figures", []):
+        shutil.copy2(run_dir / figure, staging / figure)
+    card = build_card(spec, result, staging, report.to_card())
+    atomic_write_text(staging / "card.json", json.dumps(card, indent=2) + "\n")
+    too_big = _size(staging) - _size(staging / "savedmodel")
+    if too_big > MAX_ARTIFACT_BYTES:
+        raise PublishError(
+            f"The artifact of {spec.name!r} is {too_big / 2**20:.1f} MiB; the limit is "
+            f"{MAX_ARTIFACT_BYTES / 2**20:.0f} MiB. Use a smaller configuration."
+        )
+    return report
+
+
+def real_inputs(spec, model) -> dict:
+    """{graph: {input: array}} from the entry's test images (first `REAL_BATCH`)."""
+    from training.datasets import sample_images
+
+    images = sample_images(spec.dataset, REAL_BATCH * 2, spec.input_shape)
+    a, b = images[:REAL_BATCH], images[REAL_BATCH:]
+    feeds = {}
+    for graph in spec.graphs:
+        if graph == "verify":
+            feeds[graph] = {"image_a": a, "image_b": b}
+        elif graph == "decode":
+            code = graph_model(model, "encode")(a, training=False)
+            code = code[0] if isinstance(code, (list, tuple)) else code
+            feeds[graph] = {"code": np.asarray(code, np.float32)}
+        else:
+            feeds[graph] = {"image": a}
+    return feeds
+
+
+def _swap_into_place(staging: Path, out: Path):
+    # Two renames; between them the old artifact is kept under a hidden name
+    # so that a crash never leaves `out` missing without a copy.
+    old = out.with_name(f".{out.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    staging.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _record_weights(name, folder: Path):
+    card = json.loads((folder / "card.json").read_text())
+    files = {n: e["sha256"] for n, e in card["files"].items()}
+    files["card.json"] = file_entries(folder, ["card.json"])["card.json"]["sha256"]
+    weights = json.loads(WEIGHTS_JSON.read_text())
+    weights[name] = dict(sorted(files.items()))
+    atomic_write_text(WEIGHTS_JSON, json.dumps(dict(sorted(weights.items())), indent=2) + "\n")
+
+
+def _size(path: Path) -> int:
+    if not path.exists():
+        return 0
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

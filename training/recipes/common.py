@@ -1,0 +1,79 @@
+"""What every recipe does after `fit`: save the model and its measured facts.
+
+A finished run folder holds `model.keras` and `result.json`; `zoo export`
+turns the two into a published artifact.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from zoo import backend  # noqa: F401
+
+import keras
+
+from zoo.io import atomic_write_text
+
+
+def save_result(run_dir, model, *, metrics, seconds, epochs, seed, dataset,
+                threshold=None, notes=None, figures=()) -> dict:
+    """Write `model.keras` and `result.json` into `run_dir`.
+
+    Args:
+        run_dir: the run folder.
+        model: the trained `keras.Model`.
+        metrics: {split: {metric: value}} measured by the recipe's `evaluate`.
+        seconds: training wall-clock seconds.
+        epochs: epochs trained.
+        seed: the run's seed.
+        dataset: {"name", "train", "eval"} as in the card schema.
+        threshold: the calibrated match threshold (card schema), if any.
+        notes: extra card fields, e.g. {"likelihood": "Bernoulli"}.
+        figures: PNG file names in `run_dir` to ship with the card.
+
+    Returns:
+        The result dict that was written.
+    """
+    from export.onnx import check_serializable
+
+    run_dir = Path(run_dir)
+    check_serializable(model)
+    with tempfile.TemporaryDirectory(dir=run_dir) as tmp:
+        path = Path(tmp) / "model.keras"
+        model.save(path)
+        path.replace(run_dir / "model.keras")
+    result = {
+        "metrics": metrics,
+        "seconds": round(float(seconds), 1),
+        "epochs": epochs,
+        "seed": seed,
+        "dataset": dataset,
+        "threshold": threshold,
+        "notes": notes or {},
+        "figures": list(figures),
+        "params": int(model.count_params()),
+    }
+    atomic_write_text(run_dir / "result.json", json.dumps(result, indent=2))
+    return result
+
+
+def load_run_model(run_dir):
+    """The trained model of a run folder, loaded with `safe_mode=True`."""
+    path = Path(run_dir) / "model.keras"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"No trained model in {run_dir}. Run `zoo train NAME --run-dir {run_dir}` first."
+        )
+    return keras.saving.load_model(path, safe_mode=True)
+
+
+def load_result(run_dir) -> dict:
+    path = Path(run_dir) / "result.json"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"No result.json in {run_dir}: the run did not finish. "
+            "Run `zoo train NAME` again; it resumes where it stopped."
+        )
+    return json.loads(path.read_text())

@@ -1,0 +1,59 @@
+"""fmnist_cnn: the Fashion-MNIST CNN classifier (source-domain backbone)."""
+
+from zoo import backend  # noqa: F401
+
+import numpy as np
+
+import zoo
+from training.datasets import load_fashion_mnist, to_float
+from training.recipes.common import save_result
+from training.runner import array_epochs, fit
+
+EPOCHS = 3
+BATCH_SIZE = 128
+VALIDATION = 5000
+
+
+def train(run_dir, epochs=None, seed=0, quick=False):
+    """Train on 55k Fashion-MNIST images (5k held out for validation).
+
+    Args:
+        run_dir: the run folder.
+        epochs: override `EPOCHS`.
+        seed: seeds the split, the shuffling and the weights.
+        quick: 2,000 images, 1 epoch, narrow widths: a smoke test / demo.
+    """
+    x, y = load_fashion_mnist("train")
+    order = np.random.default_rng(seed).permutation(len(y))
+    val, fit_idx = order[:VALIDATION], order[VALIDATION:]
+    if quick:
+        fit_idx, val = fit_idx[:2000], val[:500]
+    epochs = epochs or (1 if quick else EPOCHS)
+    overrides = {"widths": (8, 16, 32)} if quick else {}
+    model = zoo.create("fmnist_cnn", **overrides)
+    data = array_epochs(to_float(x[fit_idx]), y[fit_idx], BATCH_SIZE, seed=seed)
+    validation = array_epochs(to_float(x[val]), y[val], 512).make(0)
+    run = fit(model, data, epochs=epochs, run_dir=run_dir, validation=validation, seed=seed,
+              config={"model": "fmnist_cnn", "quick": quick, "batch_size": BATCH_SIZE,
+                      **overrides})
+    metrics = evaluate(model, limit=1000 if quick else None)
+    return save_result(
+        run_dir, model, metrics=metrics, seconds=run.seconds, epochs=epochs, seed=seed,
+        dataset={"name": "fashion_mnist",
+                 "train": f"train minus {VALIDATION} seeded validation images (seed {seed})",
+                 "eval": "test" if not quick else "first 1000 test images"},
+    )
+
+
+def evaluate(model, limit=None):
+    """Top-1 accuracy on the Fashion-MNIST test split.
+
+    Args:
+        model: a classifier from `image` to probabilities.
+        limit: evaluate on the first `limit` test images only.
+    """
+    x, y = load_fashion_mnist("test")
+    x, y = x[:limit], y[:limit]
+    probabilities = model.predict(to_float(x), batch_size=512, verbose=0)
+    accuracy = float(np.mean(np.argmax(probabilities, axis=1) == y))
+    return {"test": {"accuracy": round(accuracy, 4), "n": int(len(y))}}

@@ -1,0 +1,241 @@
+"""The one training loop every recipe uses: `model.fit` with tf.data and the
+callbacks a long run needs (checkpoints, resume after a kill, NaN stop,
+history, timings, optional TensorBoard)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from zoo import backend  # noqa: F401
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from zoo.io import atomic_write_text
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; training was stopped."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochData:
+    """A reproducible stream of epochs.
+
+    `make(epoch)` returns the batched `tf.data.Dataset` of epoch `epoch`. Its
+    order must depend only on (seed, epoch), never on how many epochs ran
+    before in this process: that is what makes a resumed run reach the same
+    weights as one that was never interrupted.
+
+    Args:
+        make: epoch index -> one epoch of batches.
+        steps_per_epoch: the number of batches `make` yields per epoch.
+    """
+
+    make: Callable[[int], tf.data.Dataset]
+    steps_per_epoch: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    """What `fit` returns. `history` covers every epoch, resumed ones too."""
+
+    run_dir: Path
+    history: dict
+    seconds: float
+    epochs: int
+
+
+def array_epochs(x, y, batch_size, seed=0, drop_remainder=False) -> EpochData:
+    """`EpochData` over in-memory arrays, reshuffled per epoch by (seed, epoch).
+
+    Args:
+        x: inputs, an array or a dict of arrays with the same first dimension.
+        y: targets with the same first dimension.
+        batch_size: batch size.
+        seed: base seed of the per-epoch permutations.
+        drop_remainder: drop the last incomplete batch.
+    """
+    n = len(y)
+    if n == 0:
+        raise ValueError("Cannot train on an empty dataset. Received: len(y)=0")
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive. Received: batch_size={batch_size}")
+    tensors = tf.nest.map_structure(tf.constant, (x, y))
+
+    def make(epoch):
+        order = np.random.default_rng([seed, epoch]).permutation(n)
+        return (
+            tf.data.Dataset.from_tensor_slices(order)
+            .batch(batch_size, drop_remainder=drop_remainder)
+            .map(lambda idx: tf.nest.map_structure(lambda t: tf.gather(t, idx), tensors))
+            .prefetch(tf.data.AUTOTUNE)
+        )
+
+    steps = n // batch_size if drop_remainder else -(-n // batch_size)
+    return EpochData(make, steps)
+
+
+def fit(model, train, *, epochs, run_dir, validation=None, seed=0, config=None,
+        callbacks=(), tensorboard=False, verbose="auto") -> RunResult:
+    """Train a compiled `model` and keep everything in `run_dir`.
+
+    A run killed part-way resumes from its last finished epoch when `fit` is
+    called again with the same `run_dir` (Keras `BackupAndRestore`).
+
+    Args:
+        model: a compiled `keras.Model`.
+        train: an `EpochData` (exact resume) or a `tf.data.Dataset`.
+        epochs: total number of epochs.
+        run_dir: folder for config.json, history.csv, run.json, checkpoints/,
+            backup/ and tensorboard/.
+        validation: an optional `tf.data.Dataset` evaluated after each epoch.
+        seed: seeds Python, NumPy and TensorFlow; ops are made deterministic.
+        config: a JSON-able dict saved as config.json (the recipe's settings).
+        callbacks: extra Keras callbacks.
+        tensorboard: also write TensorBoard logs.
+        verbose: Keras verbosity; "auto" shows a progress bar on a terminal
+            and one line per epoch otherwise.
+
+    Raises:
+        TrainingDivergedError: the loss became NaN or infinite.
+    """
+    if epochs <= 0:
+        raise ValueError(f"epochs must be positive. Received: epochs={epochs}")
+    run_dir = Path(run_dir)
+    backup_dir = run_dir / "backup"
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+    start = _resume_epoch(backup_dir)
+    _truncate_history(run_dir / "history.csv", start)
+    atomic_write_text(run_dir / "config.json",
+                      json.dumps({"seed": seed, "epochs": epochs, **(config or {})},
+                                 indent=2, default=str))
+
+    if isinstance(train, EpochData):
+        stream = train.make(start)
+        for epoch in range(start + 1, epochs):
+            stream = stream.concatenate(train.make(epoch))
+        steps = train.steps_per_epoch
+    else:
+        stream, steps = train, None
+
+    nan_guard = NanGuard()
+    timer = EpochTimer(run_dir / "timings.json", start)
+    monitor = "val_loss" if validation is not None else "loss"
+    all_callbacks = [
+        keras.callbacks.BackupAndRestore(str(backup_dir)),
+        keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "best.keras"),
+                                        monitor=monitor, save_best_only=True),
+        keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "last.keras")),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        nan_guard,
+        timer,
+        *callbacks,
+    ]
+    if tensorboard:
+        all_callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
+    if verbose == "auto":
+        verbose = 1 if sys.stderr.isatty() else 2
+
+    model.fit(stream, epochs=epochs, steps_per_epoch=steps, validation_data=validation,
+              callbacks=all_callbacks, verbose=verbose, shuffle=False)
+    if nan_guard.where is not None:
+        raise TrainingDivergedError(
+            f"Training stopped: the loss became {nan_guard.value} at {nan_guard.where}. "
+            "Check the inputs for NaN, lower the learning rate, or clip gradients. "
+            f"Run folder: {run_dir}"
+        )
+
+    run = {
+        "epochs": epochs,
+        "resumed_from_epoch": start,
+        "seconds": round(sum(timer.seconds), 3),
+        "epoch_seconds": timer.seconds,
+        "completed": True,
+    }
+    atomic_write_text(run_dir / "run.json", json.dumps(run, indent=2))
+    return RunResult(run_dir, read_history(run_dir), run["seconds"], epochs)
+
+
+def read_history(run_dir) -> dict:
+    """history.csv of a run as {metric: [value per epoch]}."""
+    path = Path(run_dir) / "history.csv"
+    lines = path.read_text().strip().splitlines() if path.exists() else []
+    if not lines:
+        return {}
+    keys = lines[0].split(",")
+    rows = [[float("nan") if v == "NA" else float(v) for v in line.split(",")]
+            for line in lines[1:]]
+    columns = {k: [row[i] for row in rows] for i, k in enumerate(keys)}
+    return {k: v for k, v in columns.items() if not all(np.isnan(v))}
+
+
+class NanGuard(keras.callbacks.TerminateOnNaN):
+    """`TerminateOnNaN` that remembers where the loss went bad."""
+
+    def __init__(self):
+        super().__init__()
+        self.where = None
+        self.value = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)) and self.where is None:
+            self.where = f"epoch {self._epoch + 1}, batch {batch + 1}"
+            self.value = float(loss)
+        super().on_batch_end(batch, logs)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall-clock seconds of each epoch, kept in a file across resumes.
+
+    Args:
+        path: the JSON file holding the list of epoch seconds.
+        start: the number of epochs already finished (their times are kept).
+    """
+
+    def __init__(self, path, start=0):
+        super().__init__()
+        self.path = Path(path)
+        old = json.loads(self.path.read_text()) if start and self.path.exists() else []
+        self.seconds = old[:start]
+        self._t0 = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(round(time.perf_counter() - self._t0, 3))
+        atomic_write_text(self.path, json.dumps(self.seconds))
+
+
+def _resume_epoch(backup_dir: Path) -> int:
+    # BackupAndRestore keeps the number of finished epochs here.
+    meta = backup_dir / "training_metadata.json"
+    if not meta.exists():
+        return 0
+    return int(json.loads(meta.read_text())["epoch"])
+
+
+def _truncate_history(path: Path, epochs: int):
+    # Keep only the rows of epochs the backup holds (header + one per epoch).
+    if not path.exists():
+        return
+    if epochs == 0:
+        path.unlink()
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    atomic_write_text(path, "".join(lines[: epochs + 1]))

@@ -1,0 +1,176 @@
+"""The `zoo` command.
+
+Exit codes: 0 success, 1 a check or run failed, 2 bad usage (unknown model,
+bad argument). Errors print one line, `zoo: error: ...`, not a traceback;
+set ZOO_DEBUG=1 to see the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+REPO = Path(__file__).resolve().parents[1]
+
+
+class CommandFailed(Exception):
+    """A command ran but its result is a failure (exit code 1)."""
+
+
+def main(argv=None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        args.func(args)
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print("zoo: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 -- one clean line per failure
+        if os.environ.get("ZOO_DEBUG"):
+            raise
+        from zoo.registry import UnknownModelError
+
+        usage = isinstance(error, UnknownModelError)
+        print(f"zoo: error: {error}", file=sys.stderr)
+        return EXIT_USAGE if usage else EXIT_FAILED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zoo", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list the models")
+    p.add_argument("--task", help="only models of this task")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("info", help="show a model's spec and published card")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("train", help="train a model with its recipe")
+    p.add_argument("name")
+    p.add_argument("--run-dir", type=Path, help="default: runs/NAME")
+    p.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true",
+                   help="a tiny, fast run (smoke test, demo)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a trained or published model")
+    p.add_argument("name")
+    p.add_argument("--run-dir", type=Path,
+                   help="evaluate RUN_DIR/model.keras instead of the published weights")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("export", help="export a trained model to ONNX / SavedModel")
+    p.add_argument("name")
+    p.add_argument("--run-dir", type=Path, help="the training run (default: runs/NAME)")
+    p.add_argument("--format", nargs="+", choices=("onnx", "savedmodel"),
+                   default=["onnx"], help="formats to write (default: onnx)")
+    p.add_argument("--out", type=Path, help="default: saved_models/NAME")
+    p.add_argument("--force", action="store_true", help="replace an existing artifact")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("check", help="re-run the parity checks of an artifact")
+    p.add_argument("target", help="a model name or an artifact folder")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("pull", help="download and verify a model's published files")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_pull)
+    return parser
+
+
+def cmd_list(args):
+    import zoo
+
+    names = zoo.list_models(args.task)
+    width = max([len(n) for n in names] + [4])
+    print(f"{'name':<{width}}  {'task':<14}  {'weights':<7}  summary")
+    for name in names:
+        spec = zoo.info(name)
+        weights = "yes" if spec.pretrained else "-"
+        print(f"{name:<{width}}  {spec.task:<14}  {weights:<7}  {spec.summary}")
+
+
+def cmd_info(args):
+    import dataclasses
+
+    import zoo
+
+    spec = zoo.info(args.name)
+    fields = {k: v for k, v in dataclasses.asdict(spec).items()}
+    card = REPO / "saved_models" / spec.name / "card.json"
+    if card.exists():
+        fields["card"] = json.loads(card.read_text())
+    print(json.dumps(fields, indent=2, default=lambda v: dict(v) if hasattr(v, "keys") else str(v)))
+
+
+def cmd_train(args):
+    import zoo
+
+    spec = zoo.info(args.name)
+    run_dir = args.run_dir or REPO / "runs" / spec.name
+    recipe = spec.resolve_recipe()
+    result = recipe.train(run_dir, epochs=args.epochs, seed=args.seed, quick=args.quick)
+    print(json.dumps({"run_dir": str(run_dir), "metrics": result["metrics"],
+                      "seconds": result["seconds"]}, indent=2))
+
+
+def cmd_eval(args):
+    import zoo
+
+    spec = zoo.info(args.name)
+    if args.run_dir:
+        from training.recipes.common import load_run_model
+
+        model = load_run_model(args.run_dir)
+    else:
+        model = zoo.load(spec.name)
+    print(json.dumps(spec.resolve_recipe().evaluate(model), indent=2))
+
+
+def cmd_export(args):
+    import zoo
+    from export.publish import publish
+
+    spec = zoo.info(args.name)
+    report = publish(spec, run_dir=args.run_dir or REPO / "runs" / spec.name,
+                     out=args.out or REPO / "saved_models" / spec.name,
+                     formats=args.format, force=args.force)
+    print(report.table())
+    if not report.ok:
+        raise CommandFailed("parity check failed; nothing was published")
+
+
+def cmd_check(args):
+    from export.publish import check_artifact
+
+    target = Path(args.target)
+    if not target.is_dir():
+        import zoo
+
+        target = REPO / "saved_models" / zoo.info(args.target).name
+    report = check_artifact(target)
+    print(report.table())
+    if not report.ok:
+        raise CommandFailed(f"parity check failed for {target}")
+
+
+def cmd_pull(args):
+    import zoo
+    from zoo import hub
+
+    print(hub.pull(zoo.info(args.name)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""`RuntimeModel`: the graphs of one artifact folder, run with onnxruntime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from zoo.runtime.card import ArtifactError, read_card, verified_bytes
+from zoo.runtime.preprocess import check_code, preprocess
+
+
+class RuntimeModel:
+    """ONNX inference for one artifact folder, driven by its `card.json`.
+
+    Each method needs the card to list its graph; `verify` also works on an
+    embed-only card through the card's `distance` and `threshold`.
+
+    Args:
+        folder: a folder with `card.json` and the ONNX files it lists.
+        intra_op_num_threads: threads per operator; None lets onnxruntime
+            decide.
+    """
+
+    def __init__(self, folder, *, intra_op_num_threads=None):
+        if intra_op_num_threads is not None and (
+            isinstance(intra_op_num_threads, bool)
+            or not isinstance(intra_op_num_threads, int)
+            or intra_op_num_threads < 1
+        ):
+            raise ValueError(
+                "intra_op_num_threads must be a positive int or None. "
+                f"Received: intra_op_num_threads={intra_op_num_threads!r}"
+            )
+        self.folder = Path(folder)
+        self.card = read_card(self.folder)
+        self.name = self.card.get("name", self.folder.name)
+        self.version = self.card.get("version")
+        self.graphs = tuple(self.card["graphs"])
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        if intra_op_num_threads is not None:
+            options.intra_op_num_threads = intra_op_num_threads
+        self._sessions = {}
+        for graph, spec in self.card["graphs"].items():
+            data = verified_bytes(self.folder, self.card, spec["file"])
+            try:
+                session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+            except Exception as error:  # onnxruntime raises its own untyped errors.
+                raise ArtifactError(
+                    f"onnxruntime cannot load {spec['file']!r} of {self.name!r} "
+                    f"({error}). Re-export the artifact."
+                ) from None
+            self._check_names(graph, spec, session)
+            self._sessions[graph] = session
+
+    def __repr__(self):
+        return f"RuntimeModel(name={self.name!r}, graphs={self.graphs}, folder={str(self.folder)!r})"
+
+    @property
+    def threshold(self):
+        """The card's `{"value", "direction"}` decision rule, or None."""
+        return self.card.get("threshold")
+
+    @property
+    def distance(self):
+        """The card's embedding distance, "cosine" or "euclidean", or None."""
+        return self.card.get("distance")
+
+    def run(self, graph, **inputs) -> dict:
+        """Run `graph` on raw float32 inputs; no preprocessing.
+
+        Args:
+            graph: a graph name from `self.graphs`.
+            **inputs: one array per input name of the graph.
+
+        Returns:
+            A dict from output name to array.
+        """
+        spec = self._graph(graph)
+        expected = sorted(spec["inputs"])
+        if sorted(inputs) != expected:
+            raise ValueError(
+                f"Graph {graph!r} takes inputs {expected}. "
+                f"Received: inputs={sorted(inputs)}"
+            )
+        feeds = {}
+        for key, value in inputs.items():
+            array = np.asarray(value)
+            if array.dtype.kind not in "uif":
+                raise ValueError(f"Input {key!r} must be numeric. Received: dtype={array.dtype}")
+            feeds[key] = array.astype(np.float32, copy=False)
+        names = list(spec["outputs"])
+        return dict(zip(names, self._sessions[graph].run(names, feeds)))
+
+    def embed(self, images, *, resize=False) -> np.ndarray:
+        """Embeddings [N, D] of `images` (see `preprocess` for accepted inputs)."""
+        return self._run_images("embed", images, resize)["embedding"]
+
+    def classify(self, images, *, resize=False) -> np.ndarray:
+        """Class probabilities [N, C] of `images`."""
+        return self._run_images("classify", images, resize)["probabilities"]
+
+    def encode(self, images, *, resize=False):
+        """The code [N, k] of `images`, or a dict with `mean` and `log_var` for a VAE."""
+        out = self._run_images("encode", images, resize)
+        return out["code"] if list(out) == ["code"] else out
+
+    def decode(self, code) -> np.ndarray:
+        """Images [N, H, W, C] decoded from `code` [N, k] (or one code [k])."""
+        spec = self._graph("decode")
+        (key, shape), = spec["inputs"].items()
+        return _single(self.run("decode", **{key: check_code(code, shape, name=key)}))
+
+    def reconstruct(self, images, *, resize=False) -> np.ndarray:
+        """Deterministic reconstructions [N, H, W, C] of `images`.
+
+        ONNX forbids an output named like an input, so the single output of
+        this graph is returned whatever its name.
+        """
+        return _single(self._run_images("reconstruct", images, resize))
+
+    def verify(self, images_a, images_b, *, resize=False, threshold=None):
+        """Score pairs and decide matches with the card's threshold.
+
+        With a `verify` graph the score is its output; with only `embed`, it
+        is the cosine similarity or euclidean distance of the embeddings, per
+        the card's `distance`.
+
+        Args:
+            images_a: first images of the pairs, N of them.
+            images_b: second images, N of them.
+            resize: see `preprocess`.
+            threshold: a value replacing the card's threshold value; the
+                card's direction still applies.
+
+        Returns:
+            `(score [N], is_match [N] bool)`.
+        """
+        if "verify" not in self._sessions and not ("embed" in self._sessions and self.distance):
+            raise ArtifactError(
+                f"{self.name!r} cannot verify: it needs a 'verify' graph, or an "
+                f"'embed' graph and a card 'distance'. Received: graphs={self.graphs}, "
+                f"distance={self.distance!r}"
+            )
+        value, direction = self._rule(threshold)
+        if "verify" in self._sessions:
+            spec = self._graph("verify")
+            a = preprocess(images_a, self.card["preprocess"], spec["inputs"]["image_a"],
+                           resize=resize, name="images_a")
+            b = preprocess(images_b, self.card["preprocess"], spec["inputs"]["image_b"],
+                           resize=resize, name="images_b")
+            _same_batch(a, b)
+            score = self.run("verify", image_a=a, image_b=b)["score"].reshape(len(a))
+        else:
+            a = self.embed(images_a, resize=resize)
+            b = self.embed(images_b, resize=resize)
+            _same_batch(a, b)
+            score = pair_score(a, b, self.distance)
+        is_match = score >= value if direction == "greater" else score <= value
+        return score, is_match
+
+    def _rule(self, threshold):
+        card_rule = self.threshold
+        if card_rule is None:
+            raise ArtifactError(
+                f"The card of {self.name!r} has no threshold, so matches cannot be "
+                "decided. Use embed() or run('verify', ...) for raw scores. "
+                f"Received: threshold={card_rule!r}"
+            )
+        if threshold is None:
+            return float(card_rule["value"]), card_rule["direction"]
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) \
+                or not np.isfinite(threshold):
+            raise ValueError(f"threshold must be a finite number or None. Received: threshold={threshold!r}")
+        return float(threshold), card_rule["direction"]
+
+    def _run_images(self, graph, images, resize):
+        spec = self._graph(graph)
+        (key, shape), = spec["inputs"].items()
+        x = preprocess(images, self.card["preprocess"], shape, resize=resize, name="images")
+        return self.run(graph, **{key: x})
+
+    def _graph(self, graph) -> dict:
+        if graph not in self._sessions:
+            raise ArtifactError(
+                f"{self.name!r} has no {graph!r} graph. Available graphs: "
+                f"{list(self.graphs)}. Received: graph={graph!r}"
+            )
+        return self.card["graphs"][graph]
+
+    def _check_names(self, graph, spec, session):
+        for io, actual in (("inputs", session.get_inputs()), ("outputs", session.get_outputs())):
+            names = sorted(t.name for t in actual)
+            if names != sorted(spec[io]):
+                raise ArtifactError(
+                    f"The {io} of {spec['file']!r} are {names}, but card.json lists "
+                    f"{sorted(spec[io])} for graph {graph!r}. Re-export the artifact."
+                )
+
+
+def pair_score(a, b, distance) -> np.ndarray:
+    """Row-wise cosine similarity or euclidean distance of two [N, D] arrays.
+
+    Args:
+        a: embeddings [N, D].
+        b: embeddings [N, D].
+        distance: "cosine" (higher = closer) or "euclidean" (lower = closer).
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if distance == "cosine":
+        norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+        return ((a * b).sum(axis=1) / np.maximum(norms, 1e-12)).astype(np.float32)
+    if distance == "euclidean":
+        return np.linalg.norm(a - b, axis=1).astype(np.float32)
+    raise ValueError(f"distance must be 'cosine' or 'euclidean'. Received: distance={distance!r}")
+
+
+def _same_batch(a, b):
+    if len(a) != len(b):
+        raise ValueError(
+            "images_a and images_b must hold the same number of images. "
+            f"Received: len(images_a)={len(a)}, len(images_b)={len(b)}"
+        )
+
+
+def _single(outputs):
+    (value,) = outputs.values()
+    return value

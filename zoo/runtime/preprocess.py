@@ -1,0 +1,145 @@
+"""Turn user images into the float32 NHWC tensor a card's graph expects.
+
+Pixel units: a uint8 (or other integer) image holds values in [0, 255]; a
+float image holds the same values divided by 255, i.e. in [0, 1]. Both give
+the same model input: `(255 - p if invert else p) * scale`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_FIX = ("Pass uint8 images in [0, 255] or float images in [0, 1], shaped "
+        "(H, W), (N, H, W) or (N, H, W, C).")
+
+
+def preprocess(images, config, shape, *, resize=False, name="images") -> np.ndarray:
+    """The model input for `images`, as float32 [N, H, W, C].
+
+    Args:
+        images: one (H, W) image, or a batch (N, H, W) or (N, H, W, C);
+            uint8 in [0, 255] or float in [0, 1].
+        config: the card's `preprocess` (keys `invert`, `scale`, `resize`).
+        shape: the graph input shape [-1, H, W, C] from the card.
+        resize: resize images of another size to (H, W); only when the card
+            has a `resize` entry.
+        name: the argument name used in error messages.
+    """
+    x = _numeric(images, name)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4:
+        raise ValueError(f"`{name}` must have rank 2, 3 or 4. {_FIX} Received: shape={x.shape}")
+    if x.shape[0] == 0:
+        raise ValueError(f"`{name}` is an empty batch. {_FIX} Received: shape={x.shape}")
+    height, width, channels = shape[1:]
+    x = _channels(x, channels, name)
+    _check_range(x, name)
+    pixels = x.astype(np.float64)
+    if x.dtype.kind == "f":
+        pixels = pixels * 255.0
+    if config.get("invert", False):
+        pixels = 255.0 - pixels
+    pixels *= float(config.get("scale", 1.0 / 255.0))
+    target = (height, width)
+    if any(d > 0 and d != s for d, s in zip(target, pixels.shape[1:3])):
+        if not config.get("resize"):
+            raise ValueError(
+                f"`{name}` must be {height}x{width}; this model's card does not "
+                f"allow resizing. Resize the images yourself. Received: shape={x.shape}"
+            )
+        if not resize:
+            raise ValueError(
+                f"`{name}` must be {height}x{width}. Resize them, or pass "
+                f"resize=True to resize here. Received: shape={x.shape}"
+            )
+        pixels = resize_images(pixels, target)
+    return pixels.astype(np.float32)
+
+
+def check_code(code, shape, name="code") -> np.ndarray:
+    """`code` as float32 [N, k], checked against the graph input `shape`.
+
+    Args:
+        code: one code (k,) or a batch (N, k).
+        shape: the card's input shape [-1, k] of the `decode` graph.
+        name: the argument name used in error messages.
+    """
+    x = _numeric(code, name)
+    if x.ndim == 1:
+        x = x[None]
+    width = shape[-1]
+    if x.ndim != 2 or x.shape[0] == 0 or (width > 0 and x.shape[1] != width):
+        raise ValueError(
+            f"`{name}` must be shaped (N, {width}) with N >= 1, or ({width},) "
+            f"for one code. Received: shape={x.shape}"
+        )
+    if not np.isfinite(x).all():
+        raise ValueError(f"`{name}` contains NaN or inf. Received: {name}={_sample(x)}")
+    return x.astype(np.float32)
+
+
+def resize_images(x, size) -> np.ndarray:
+    """Resize [N, H, W, C] to `size`: area for integer shrink factors, else nearest.
+
+    Args:
+        x: float images.
+        size: the target (H, W).
+    """
+    n, h, w, c = x.shape
+    th, tw = size
+    if h % th == 0 and w % tw == 0:
+        return x.reshape(n, th, h // th, tw, w // tw, c).mean(axis=(2, 4))
+    rows = np.minimum(((np.arange(th) + 0.5) * h / th).astype(int), h - 1)
+    cols = np.minimum(((np.arange(tw) + 0.5) * w / tw).astype(int), w - 1)
+    return x[:, rows][:, :, cols]
+
+
+def _numeric(value, name) -> np.ndarray:
+    try:
+        x = np.asarray(value)
+    except ValueError as error:
+        raise ValueError(
+            f"`{name}` is not a rectangular array ({error}). {_FIX} "
+            f"Received: type={type(value).__name__}"
+        ) from None
+    if x.dtype.kind not in "uif":
+        raise ValueError(
+            f"`{name}` must be numeric (uint8 or float). Received: dtype={x.dtype}"
+        )
+    return x
+
+
+def _channels(x, channels, name):
+    if channels <= 0 or x.shape[-1] == channels:
+        return x
+    if x.shape[-1] == 1:
+        return np.repeat(x, channels, axis=-1)
+    raise ValueError(
+        f"`{name}` must have {channels} channel(s) (or 1, repeated). "
+        f"Received: shape={x.shape}"
+    )
+
+
+def _check_range(x, name):
+    if x.dtype.kind == "f":
+        if not np.isfinite(x).all():
+            raise ValueError(f"`{name}` contains NaN or inf. {_FIX} Received: {name}={_sample(x)}")
+        low, high, bounds = x.min().item(), x.max().item(), "[0, 1]"
+        bad = low < 0.0 or high > 1.0
+    else:
+        low, high, bounds = x.min().item(), x.max().item(), "[0, 255]"
+        bad = low < 0 or high > 255
+    if bad:
+        hint = " Divide uint8-range floats by 255." if x.dtype.kind == "f" and high > 1 else ""
+        raise ValueError(
+            f"`{name}` values must be in {bounds} for dtype {x.dtype}.{hint} "
+            f"Received: min={low!r}, max={high!r}"
+        )
+
+
+def _sample(x):
+    bad = x[~np.isfinite(x)]
+    return f"array with {bad.size} non-finite value(s), e.g. {bad.flat[0].item()!r}"
