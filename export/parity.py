@@ -1,0 +1,329 @@
+"""Parity of exported artifacts against Keras, and ONNX-zoo style test data.
+
+Error definitions, per graph and engine, taken as the maximum over every
+output tensor, every batch size and the optional real inputs:
+
+- `max_abs_err` = max |engine - keras|.
+- `max_rel_err` = max |engine - keras| / max(max |keras|, tiny): the worst
+  absolute error relative to the largest reference magnitude of that
+  tensor (element-wise ratios would explode on outputs near zero).
+
+A shape mismatch or a NaN counts as an infinite error.
+"""
+
+from zoo import backend  # noqa: F401  (pins the TF backend before Keras)
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import onnx
+import onnxruntime
+
+from export.savedmodel import load_savedmodel_signatures
+from export.signatures import input_specs, keras_input_names
+from zoo.models.graphs import graph_model, output_names
+
+DEFAULT_ATOL = 1e-5
+_TINY = float(np.finfo(np.float32).tiny)
+
+
+@dataclasses.dataclass(frozen=True)
+class GraphParity:
+    """Errors of one graph: `errors[engine] = (max_abs_err, max_rel_err)`."""
+
+    graph: str
+    atol: float
+    atol_reason: str | None
+    batch_sizes: tuple
+    errors: Mapping[str, tuple]
+
+    @property
+    def max_abs_err(self):
+        return max(e[0] for e in self.errors.values())
+
+    @property
+    def max_rel_err(self):
+        return max(e[1] for e in self.errors.values())
+
+    @property
+    def ok(self):
+        return self.max_abs_err <= self.atol
+
+
+@dataclasses.dataclass(frozen=True)
+class ParityReport:
+    """The result of `check`: one `GraphParity` per graph."""
+
+    graphs: Mapping[str, GraphParity]
+
+    @property
+    def ok(self):
+        return all(g.ok for g in self.graphs.values())
+
+    def to_card(self):
+        """The card's `parity` field: `{graph: {max_abs_err, max_rel_err,
+        atol, batch_sizes, engines}}`, plus `atol_reason` for a loosened
+        tolerance."""
+        card = {}
+        for name, g in self.graphs.items():
+            card[name] = {
+                "max_abs_err": g.max_abs_err,
+                "max_rel_err": g.max_rel_err,
+                "atol": g.atol,
+                "batch_sizes": list(g.batch_sizes),
+                "engines": list(g.errors),
+            }
+            if g.atol_reason:
+                card[name]["atol_reason"] = g.atol_reason
+        return card
+
+    def table(self):
+        """A printable text table, one row per graph and engine."""
+        rows = [("graph", "engine", "max_abs_err", "max_rel_err", "atol", "ok")]
+        for name, g in self.graphs.items():
+            for engine, (abs_err, rel_err) in g.errors.items():
+                ok = "yes" if abs_err <= g.atol else "NO"
+                rows.append((name, engine, f"{abs_err:.2e}", f"{rel_err:.2e}", f"{g.atol:.0e}", ok))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def check(model, graphs, onnx_dir=None, savedmodel_dir=None, inputs=None,
+          batch_sizes=(1, 3, 64), atol=DEFAULT_ATOL, seed=0):
+    """Compare exported artifacts against Keras (`training=False`).
+
+    Each graph runs on the real `inputs` (if given) and on fresh random
+    inputs at each batch size: uniform [0, 1] images, standard normal `code`.
+
+    Args:
+        model: the Keras model the artifacts were exported from.
+        graphs: graph names to check.
+        onnx_dir: folder holding `GRAPH.onnx` files, or None to skip ONNX.
+        savedmodel_dir: a folder from `export_savedmodel`, or None to skip.
+        inputs: optional `{graph: {input name: array}}` of real inputs.
+        batch_sizes: batch sizes of the random inputs.
+        atol: max allowed absolute error: a float for every graph, or a dict
+            `{graph: value or (value, reason)}`; graphs not in it use
+            `DEFAULT_ATOL`. A value looser than `DEFAULT_ATOL` needs a
+            reason, which the card stores.
+        seed: seed of the random inputs.
+
+    Returns:
+        A `ParityReport`.
+    """
+    graphs = list(graphs)
+    engines = _engines(onnx_dir, savedmodel_dir)
+    inputs = dict(inputs or {})
+    unknown = sorted(set(inputs) - set(graphs))
+    if unknown:
+        raise ValueError(f"inputs has graphs that are not checked: {unknown}. Received: graphs={graphs!r}")
+    batch_sizes = tuple(int(b) for b in batch_sizes)
+    if not batch_sizes or min(batch_sizes) < 1:
+        raise ValueError(f"batch_sizes must be positive ints. Received: batch_sizes={batch_sizes!r}")
+    tolerances = _tolerances(atol, graphs)
+    rng = np.random.default_rng(seed)
+    results = {}
+    for graph in graphs:
+        feeds = [_random_inputs(model, graph, b, rng) for b in batch_sizes]
+        if graph in inputs:
+            feeds.append({k: np.asarray(v, np.float32) for k, v in inputs[graph].items()})
+        runners = {engine: make_runner(graph) for engine, make_runner in engines.items()}
+        errors = dict.fromkeys(runners, (0.0, 0.0))
+        for feed in feeds:
+            reference = reference_outputs(model, graph, feed)
+            for engine, run in runners.items():
+                got = run(feed)
+                for name, ref in reference.items():
+                    err = _errors(ref, got.get(name))
+                    errors[engine] = tuple(map(max, errors[engine], err))
+        value, reason = tolerances[graph]
+        results[graph] = GraphParity(graph, value, reason, batch_sizes, errors)
+    return ParityReport(results)
+
+
+def reference_outputs(model, graph, inputs):
+    """Keras outputs of `graph` under the contract names, as numpy.
+
+    Args:
+        model: a zoo model.
+        graph: a graph name.
+        inputs: `{input name: array}` with the contract input names.
+    """
+    names = keras_input_names(model, graph)
+    if sorted(inputs) != sorted(names):
+        raise ValueError(f"Graph {graph!r} takes inputs {names}. Received: inputs={sorted(inputs)}")
+    args = [np.asarray(inputs[n], np.float32) for n in names]
+    outputs = graph_model(model, graph)(args if len(args) > 1 else args[0], training=False)
+    if not isinstance(outputs, (list, tuple)):
+        outputs = [outputs]
+    result = {}
+    for name, value in zip(output_names(model, graph), outputs):
+        value = np.asarray(value, np.float32)
+        if graph == "verify" and value.ndim == 2 and value.shape[-1] == 1:
+            value = value[:, 0]
+        result[name] = value
+    return result
+
+
+def write_test_data(onnx_path, inputs, outputs, folder):
+    """Write `input_K.pb` / `output_K.pb` TensorProtos, ONNX model zoo style.
+
+    K is the tensor's index in the ONNX model's input (output) order. Stale
+    `input_*.pb` / `output_*.pb` files in `folder` are removed first.
+
+    Args:
+        onnx_path: the `.onnx` file the data belongs to.
+        inputs: `{input name: array}`, every ONNX input exactly once.
+        outputs: `{output name: array}`, every ONNX output exactly once.
+        folder: destination, by contract `test_data/GRAPH`.
+
+    Returns:
+        The folder `Path`.
+    """
+    proto = onnx.load(str(onnx_path))
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in [*folder.glob("input_*.pb"), *folder.glob("output_*.pb")]:
+        stale.unlink()
+    for prefix, values, arrays in (("input", _graph_inputs(proto), inputs),
+                                   ("output", list(proto.graph.output), outputs)):
+        names = [v.name for v in values]
+        if sorted(arrays) != sorted(names):
+            raise ValueError(
+                f"{prefix}s must name every ONNX {prefix} of {Path(onnx_path).name} "
+                f"exactly once: {names}. Received: {prefix}s={sorted(arrays)}"
+            )
+        for k, value in enumerate(values):
+            dtype = onnx.helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type)
+            tensor = onnx.numpy_helper.from_array(np.asarray(arrays[value.name], dtype), value.name)
+            (folder / f"{prefix}_{k}.pb").write_bytes(tensor.SerializeToString())
+    return folder
+
+
+def verify_test_data(onnx_path, folder, atol=DEFAULT_ATOL):
+    """Re-run `write_test_data` files through onnxruntime.
+
+    Args:
+        onnx_path: the `.onnx` file.
+        folder: the folder holding `input_K.pb` and `output_K.pb`.
+        atol: max allowed absolute error.
+
+    Returns:
+        The max absolute error over all outputs.
+
+    Raises:
+        ValueError: when a file is missing or the error exceeds `atol`.
+    """
+    session = _session(onnx_path)
+    feed = {v.name: _read_tensor(folder, f"input_{k}.pb") for k, v in enumerate(session.get_inputs())}
+    got = session.run(None, feed)
+    err = 0.0
+    for k, value in enumerate(got):
+        err = max(err, _errors(_read_tensor(folder, f"output_{k}.pb"), value)[0])
+    if not err <= atol:
+        raise ValueError(
+            f"onnxruntime disagrees with the test data in {str(folder)!r} by "
+            f"max abs error {err:.3g} > atol={atol}. Re-export the model and "
+            f"its test data together. Received: onnx_path={str(onnx_path)!r}"
+        )
+    return err
+
+
+def _engines(onnx_dir, savedmodel_dir):
+    engines = {}
+    if savedmodel_dir is not None:
+        signatures = load_savedmodel_signatures(savedmodel_dir)
+
+        def savedmodel(graph):
+            if graph not in signatures:
+                raise ValueError(
+                    f"The SavedModel has no {graph!r} signature; re-export it "
+                    f"with that graph. Received: signatures={sorted(signatures)}"
+                )
+            return lambda feed: signatures[graph](**feed)
+
+        engines["savedmodel"] = savedmodel
+    if onnx_dir is not None:
+
+        def onnxruntime_engine(graph):
+            session = _session(Path(onnx_dir) / f"{graph}.onnx")
+            names = [o.name for o in session.get_outputs()]
+            return lambda feed: dict(zip(names, session.run(None, feed)))
+
+        engines["onnxruntime"] = onnxruntime_engine
+    if not engines:
+        raise ValueError("Nothing to check: pass onnx_dir and/or savedmodel_dir. Received: both None.")
+    return engines
+
+
+def _tolerances(atol, graphs):
+    if not isinstance(atol, Mapping):
+        atol = {g: atol for g in graphs}
+    unknown = sorted(set(atol) - set(graphs))
+    if unknown:
+        raise ValueError(f"atol names graphs that are not checked: {unknown}. Received: graphs={graphs!r}")
+    result = {}
+    for graph in graphs:
+        entry = atol.get(graph, DEFAULT_ATOL)
+        value, reason = entry if isinstance(entry, tuple) else (entry, None)
+        value = float(value)
+        if not value >= 0:
+            raise ValueError(f"atol must be >= 0. Received: atol[{graph!r}]={entry!r}")
+        if value > DEFAULT_ATOL and not reason:
+            raise ValueError(
+                f"An atol looser than {DEFAULT_ATOL} needs a reason for the card: "
+                f"pass atol={{{graph!r}: ({value}, 'why')}}. Received: atol[{graph!r}]={entry!r}"
+            )
+        result[graph] = (value, reason)
+    return result
+
+
+def _random_inputs(model, graph, batch, rng):
+    feed = {}
+    for spec in input_specs(model, graph):
+        dims = spec.shape[1:]
+        if any(d is None for d in dims):
+            raise ValueError(
+                f"Random inputs need a fixed input shape; build the model with "
+                f"one or pass real `inputs`. Received: {spec.name} shape={tuple(spec.shape)}"
+            )
+        shape = (batch, *dims)
+        x = rng.standard_normal(shape) if spec.name == "code" else rng.uniform(0.0, 1.0, shape)
+        feed[spec.name] = x.astype(np.float32)
+    return feed
+
+
+def _errors(reference, value):
+    """(max abs error, max rel error) as defined in the module docstring."""
+    if value is None or np.shape(value) != np.shape(reference):
+        return math.inf, math.inf
+    reference = np.asarray(reference, np.float64)
+    diff = float(np.max(np.abs(np.asarray(value, np.float64) - reference), initial=0.0))
+    if math.isnan(diff):
+        return math.inf, math.inf
+    scale = float(np.max(np.abs(reference), initial=0.0))
+    return diff, diff / max(scale, _TINY)
+
+
+def _session(path):
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No ONNX file to check. Export it first. Received: path={str(path)!r}")
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def _graph_inputs(proto):
+    initializers = {t.name for t in proto.graph.initializer}
+    return [v for v in proto.graph.input if v.name not in initializers]
+
+
+def _read_tensor(folder, filename):
+    path = Path(folder) / filename
+    if not path.is_file():
+        raise ValueError(f"Missing test data file; run write_test_data. Received: path={str(path)!r}")
+    tensor = onnx.TensorProto()
+    tensor.ParseFromString(path.read_bytes())
+    return onnx.numpy_helper.to_array(tensor)
