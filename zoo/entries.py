@@ -28,5 +28,6 @@ _entry(
     dataset="fashion_mnist",
     defaults={"input_shape": (28, 28, 1), "num_classes": 10,
               "widths": (32, 64, 128), "dropout": 0.0},
+    tiny={"widths": (8, 16, 32)},
     recipe="training.recipes.fmnist_cnn",
 )

@@ -48,6 +48,8 @@ class ModelSpec:
             the ONNX runtime apply it. Keys: source, resize [H, W], invert,
             scale, channels. Defaults to 1/255 scaling at `input_shape`.
         distance: "cosine" or "euclidean" for embedding entries, else None.
+        tiny: hyper-parameter overrides for a tiny, fast configuration, used
+            by the tests and by `zoo train --quick`.
     """
 
     name: str
@@ -64,6 +66,7 @@ class ModelSpec:
     version: str = "1.0.0"
     preprocess: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     distance: str | None = None
+    tiny: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if not self.name or not self.name.replace("_", "").isalnum():
@@ -109,6 +112,8 @@ class ModelSpec:
         # Freeze the mappings too, so a spec cannot drift after registration.
         object.__setattr__(self, "defaults", types.MappingProxyType(dict(self.defaults)))
         object.__setattr__(self, "weights", types.MappingProxyType(dict(self.weights)))
+        self.hparams(**self.tiny)  # refuses unknown keys now, not in a test later
+        object.__setattr__(self, "tiny", types.MappingProxyType(dict(self.tiny)))
         object.__setattr__(self, "input_shape", tuple(self.input_shape))
         object.__setattr__(self, "graphs", tuple(self.graphs))
 

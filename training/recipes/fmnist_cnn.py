@@ -5,17 +5,17 @@ from zoo import backend  # noqa: F401
 import numpy as np
 
 import zoo
-from training.datasets import load_fashion_mnist, to_float
+from training.datasets import load_fashion_mnist, stratified_split, to_float
 from training.recipes.common import save_result
 from training.runner import array_epochs, fit
 
 EPOCHS = 3
 BATCH_SIZE = 128
-VALIDATION = 5000
+VALIDATION_PER_CLASS = 500
 
 
 def train(run_dir, epochs=None, seed=0, quick=False):
-    """Train on 55k Fashion-MNIST images (5k held out for validation).
+    """Train on 55k Fashion-MNIST images (500 per class held out for validation).
 
     Args:
         run_dir: the run folder.
@@ -24,12 +24,11 @@ def train(run_dir, epochs=None, seed=0, quick=False):
         quick: 2,000 images, 1 epoch, narrow widths: a smoke test / demo.
     """
     x, y = load_fashion_mnist("train")
-    order = np.random.default_rng(seed).permutation(len(y))
-    val, fit_idx = order[:VALIDATION], order[VALIDATION:]
+    fit_idx, val = stratified_split(y, VALIDATION_PER_CLASS, seed=seed)
     if quick:
         fit_idx, val = fit_idx[:2000], val[:500]
     epochs = epochs or (1 if quick else EPOCHS)
-    overrides = {"widths": (8, 16, 32)} if quick else {}
+    overrides = dict(zoo.info("fmnist_cnn").tiny) if quick else {}
     model = zoo.create("fmnist_cnn", **overrides)
     data = array_epochs(to_float(x[fit_idx]), y[fit_idx], BATCH_SIZE, seed=seed)
     validation = array_epochs(to_float(x[val]), y[val], 512).make(0)
@@ -40,7 +39,8 @@ def train(run_dir, epochs=None, seed=0, quick=False):
     return save_result(
         run_dir, model, metrics=metrics, seconds=run.seconds, epochs=epochs, seed=seed,
         dataset={"name": "fashion_mnist",
-                 "train": f"train minus {VALIDATION} seeded validation images (seed {seed})",
+                 "train": f"train minus {VALIDATION_PER_CLASS} validation images per "
+                          f"class (stratified_split, seed {seed})",
                  "eval": "test" if not quick else "first 1000 test images"},
     )
 

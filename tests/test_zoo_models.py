@@ -1,0 +1,52 @@
+"""Every registry entry, in its tiny configuration: build, one training step,
+`.keras` round trip, SavedModel and ONNX parity at batch sizes 1, 3, 64."""
+
+import numpy as np
+import pytest
+
+import zoo
+from export.onnx import export_onnx
+from export.parity import check
+from export.savedmodel import export_savedmodel
+from tests.harness import assert_keras_round_trip, random_batch, random_inputs
+
+NAMES = zoo.list_models()
+
+
+@pytest.fixture(params=NAMES)
+def tiny(request):
+    spec = zoo.info(request.param)
+    return spec, zoo.create(spec.name, **spec.tiny)
+
+
+def test_builds_with_the_spec_input_shape(tiny):
+    spec, model = tiny
+    assert tuple(model.inputs[0].shape[1:]) == spec.input_shape
+    assert model.count_params() > 0
+
+
+def test_one_training_step_changes_weights_and_is_finite(tiny):
+    spec, model = tiny
+    x, y = random_batch(spec, model)
+    before = [np.array(w) for w in model.trainable_weights]
+    loss = model.train_on_batch(x, y, return_dict=True)["loss"]
+    assert np.isfinite(loss)
+    changed = [not np.array_equal(b, np.array(w)) for b, w in zip(before, model.trainable_weights)]
+    assert any(changed)
+
+
+def test_keras_round_trip(tiny, tmp_path):
+    spec, model = tiny
+    assert_keras_round_trip(model, random_inputs(model, 3), tmp_path)
+
+
+def test_savedmodel_and_onnx_parity(tiny, tmp_path):
+    spec, model = tiny
+    for graph in spec.graphs:
+        export_onnx(model, graph, tmp_path / f"{graph}.onnx", {"zoo.name": spec.name})
+    savedmodel = export_savedmodel(model, spec.graphs, tmp_path / "savedmodel")
+    report = check(model, spec.graphs, onnx_dir=tmp_path, savedmodel_dir=savedmodel,
+                   batch_sizes=(1, 3, 64), atol=1e-5)
+    assert report.ok, report.table()
+    for graph in spec.graphs:
+        assert set(report.graphs[graph].errors) == {"savedmodel", "onnxruntime"}
