@@ -102,16 +102,14 @@ def cmd_list(args):
 
 
 def cmd_info(args):
-    import dataclasses
-
     import zoo
 
     spec = zoo.info(args.name)
-    fields = {k: v for k, v in dataclasses.asdict(spec).items()}
+    fields = spec.to_dict()
     card = REPO / "saved_models" / spec.name / "card.json"
     if card.exists():
         fields["card"] = json.loads(card.read_text())
-    print(json.dumps(fields, indent=2, default=lambda v: dict(v) if hasattr(v, "keys") else str(v)))
+    print(json.dumps(fields, indent=2))
 
 
 def cmd_train(args):

@@ -117,6 +117,10 @@ class ModelSpec:
         object.__setattr__(self, "input_shape", tuple(self.input_shape))
         object.__setattr__(self, "graphs", tuple(self.graphs))
 
+    def to_dict(self) -> dict:
+        """The spec as plain JSON-able data."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
     @property
     def pretrained(self) -> bool:
         """True when published weights exist for this entry."""
@@ -184,6 +188,14 @@ def names() -> list[str]:
 def _load_entries():
     # The entries live in zoo.entries; importing it registers them once.
     importlib.import_module("zoo.entries")
+
+
+def _plain(value):
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _import(path: str):

@@ -1,0 +1,75 @@
+"""In-batch listwise ranking loss: supervised contrastive loss (Khosla et al.
+2020, "Supervised Contrastive Learning", the L_out form).
+
+y_true = integer class labels [N]; y_pred = embeddings [N, D], L2-normalised
+inside the loss. Every query i must rank each of its positives above all
+other items of the batch:
+
+    L = mean over queries i with |P(i)| > 0 of
+        -1/|P(i)| sum_{p in P(i)} log( exp(z_i.z_p / t) / sum_{a != i} exp(z_i.z_a / t) )
+
+P(i) = the other items with i's label; self-pairs are in neither the
+numerator nor the denominator.
+"""
+
+from zoo import backend  # noqa: F401
+
+import keras
+from keras import ops
+
+from zoo.losses import distances as dist
+
+
+def ranking_loss(labels, embeddings, temperature=0.1):
+    """Supervised contrastive loss (L_out); returns a scalar.
+
+    Queries without a positive in the batch are left out of the mean; a
+    batch without any positive pair gives exactly 0.0 (zero gradient). The
+    reference code's extra factor temperature / base_temperature is not
+    applied.
+
+    Args:
+        labels: class ids [N] or [N, 1].
+        embeddings: [N, D].
+        temperature: > 0; smaller sharpens the softmax over the batch.
+    """
+    z = dist.l2_normalize(ops.convert_to_tensor(embeddings))
+    labels = dist.flatten_labels(labels)
+    n = ops.shape(z)[0]
+    logits = ops.matmul(z, ops.transpose(z)) / ops.cast(temperature, z.dtype)
+    logits = logits - ops.stop_gradient(ops.max(logits, axis=1, keepdims=True))
+    idx = ops.arange(n)
+    is_self = ops.equal(ops.expand_dims(idx, 1), ops.expand_dims(idx, 0))
+    # A large finite value instead of -inf keeps a 1-item batch finite.
+    others = ops.where(is_self, ops.cast(-1e9, z.dtype), logits)
+    log_prob = logits - ops.logsumexp(others, axis=1, keepdims=True)
+    pos = dist.positive_mask(labels)
+    n_pos = ops.sum(ops.cast(pos, z.dtype), axis=1)
+    per_query = -ops.sum(ops.where(pos, log_prob, 0.0), axis=1) / ops.maximum(n_pos, 1.0)
+    has_pos = ops.greater(n_pos, 0.0)
+    per_query = ops.where(has_pos, per_query, 0.0)
+    return dist.safe_mean(ops.sum(per_query), dist.count(has_pos, z.dtype))
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class RankingLoss(keras.losses.Loss):
+    """Supervised contrastive ranking loss: y_true = class ids [N], y_pred = [N, D].
+
+    Args:
+        temperature: > 0; 0.1 as in Khosla et al.'s recommended range.
+        reduction, name, dtype: as in `keras.losses.Loss`; the loss is a
+            batch mean already.
+    """
+
+    def __init__(self, temperature=0.1, reduction="sum_over_batch_size",
+                 name="ranking_loss", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        if not float(temperature) > 0.0:
+            raise ValueError(f"temperature must be > 0. Received: temperature={temperature!r}")
+        self.temperature = float(temperature)
+
+    def call(self, y_true, y_pred):
+        return ranking_loss(y_true, y_pred, temperature=self.temperature)
+
+    def get_config(self):
+        return {**super().get_config(), "dtype": self.dtype, "temperature": self.temperature}
