@@ -53,9 +53,10 @@ def publish(spec, run_dir, out, formats=("onnx",), force=False) -> ParityReport:
     if out.exists() and not force:
         raise PublishError(f"{out} already exists. Pass --force to replace it.")
     result = load_result(run_dir)
-    model = load_run_model(run_dir)
+    model = _inference_copy(load_run_model(run_dir))
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging.chmod(0o755)
     try:
         report = _build(spec, model, result, run_dir, staging, formats)
         if report.ok:
@@ -97,7 +98,7 @@ def check_artifact(folder) -> ParityReport:
 
 
 def _build(spec, model, result, run_dir, staging, formats) -> ParityReport:
-    shutil.copy2(run_dir / "model.keras", staging / "model.keras")
+    model.save(staging / "model.keras")
     weights_sha = sha256_file(staging / "model.keras")
     metadata = {"zoo.name": spec.name, "zoo.version": spec.version,
                 "zoo.preprocess": dict(spec.preprocess), "zoo.weights_sha256": weights_sha}
@@ -146,6 +147,14 @@ def real_inputs(spec, model) -> dict:
         else:
             feeds[graph] = {"image": a}
     return feeds
+
+
+def _inference_copy(model):
+    # The published model.keras carries weights only, no optimizer state: it
+    # halves the file. Compile the loaded model again to fine-tune it.
+    copy = type(model).from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _swap_into_place(staging: Path, out: Path):

@@ -1,0 +1,70 @@
+"""Every published artifact in saved_models/ against its card and registry."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import zoo
+from export.publish import check_artifact
+from zoo.io import sha256_file
+
+SAVED = Path(__file__).resolve().parents[1] / "saved_models"
+PUBLISHED = [n for n in zoo.list_models() if zoo.info(n).pretrained]
+MAX_BYTES, MAX_TOTAL = 5 * 2**20, 60 * 2**20
+
+
+def _committed_files(folder):
+    return [p for p in folder.rglob("*") if p.is_file() and "savedmodel" not in p.parts]
+
+
+def test_every_artifact_folder_is_registered():
+    folders = sorted(p.name for p in SAVED.iterdir() if p.is_dir()) if SAVED.exists() else []
+    assert folders == sorted(PUBLISHED)
+
+
+def test_total_size_is_within_budget():
+    total = sum(p.stat().st_size for name in PUBLISHED for p in _committed_files(SAVED / name))
+    assert total <= MAX_TOTAL
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_artifact_matches_registry_and_card(name):
+    spec, folder = zoo.info(name), SAVED / name
+    card = json.loads((folder / "card.json").read_text())
+    assert card["name"] == name and card["version"] == spec.version
+    assert sorted(card["graphs"]) == sorted(spec.graphs)
+    for file, digest in spec.weights.items():
+        assert sha256_file(folder / file) == digest, file
+    assert sum(p.stat().st_size for p in _committed_files(folder)) <= MAX_BYTES
+    assert card["metrics"], "a published card needs measured metrics"
+    model = zoo.create(name)
+    assert card["params"] == model.count_params()
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_zoo_check_passes(name):
+    report = check_artifact(SAVED / name)
+    assert report.ok, report.table()
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_pretrained_keras_and_deployed_onnx_agree(name, tmp_path, monkeypatch):
+    """zoo.load (hub, sha256, safe_mode) and zoo.runtime (ONNX only) give the
+    same outputs on real images for every graph, within the card's atol."""
+    from export.parity import reference_outputs
+    from export.publish import real_inputs
+    from zoo import runtime
+
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path))
+    monkeypatch.setenv("ZOO_WEIGHTS_URL", SAVED.as_uri())
+    spec = zoo.info(name)
+    model = zoo.load(name)
+    deployed = runtime.load(name)
+    card = json.loads((SAVED / name / "card.json").read_text())
+    for graph, feed in real_inputs(spec, model).items():
+        expected = reference_outputs(model, graph, feed)
+        got = deployed.run(graph, **feed)
+        for key, value in expected.items():
+            np.testing.assert_allclose(got[key], value, atol=card["parity"][graph]["atol"])
