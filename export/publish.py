@@ -35,7 +35,7 @@ class PublishError(RuntimeError):
     """The artifact could not be published; the previous one is unchanged."""
 
 
-def publish(spec, run_dir, out, formats=("onnx",), force=False) -> ParityReport:
+def publish(spec, run_dir, out, formats=("onnx", "savedmodel"), force=False) -> ParityReport:
     """Export the run in `run_dir` into the artifact folder `out`.
 
     Args:
@@ -72,8 +72,9 @@ def check_artifact(folder) -> ParityReport:
     """Re-check a published artifact folder.
 
     Verifies every file's sha256 against the card, re-runs the stored
-    test_data through onnxruntime, and re-runs Keras-vs-ONNX parity at
-    batch sizes 1, 3 and 64 with the card's tolerances.
+    test_data through onnxruntime, and re-runs parity of Keras against ONNX
+    (and against the SavedModel, when the folder has one) at batch sizes
+    1, 3 and 64 with the card's tolerances.
     """
     folder = Path(folder)
     card_path = folder / "card.json"
@@ -94,7 +95,8 @@ def check_artifact(folder) -> ParityReport:
             verify_test_data(folder / f"{graph}.onnx", folder / "test_data" / graph, atol[graph][0])
         except ValueError as error:
             raise PublishError(f"{folder}/test_data/{graph} no longer reproduces: {error}") from error
-    return check(model, list(card["graphs"]), onnx_dir=folder, atol=atol)
+    savedmodel = folder / "savedmodel" if (folder / "savedmodel").is_dir() else None
+    return check(model, list(card["graphs"]), onnx_dir=folder, savedmodel_dir=savedmodel, atol=atol)
 
 
 def _build(spec, model, result, run_dir, staging, formats) -> ParityReport:

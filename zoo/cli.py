@@ -74,7 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--run-dir", type=Path, help="the training run (default: runs/NAME)")
     p.add_argument("--format", nargs="+", choices=("onnx", "savedmodel"),
-                   default=["onnx"], help="formats to write (default: onnx)")
+                   default=["onnx", "savedmodel"],
+                   help="formats to write (default: both; ONNX is always written)")
     p.add_argument("--out", type=Path, help="default: saved_models/NAME")
     p.add_argument("--force", action="store_true", help="replace an existing artifact")
     p.set_defaults(func=cmd_export)
