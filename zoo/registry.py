@@ -186,7 +186,7 @@ def names() -> list[str]:
 
 
 def _load_entries():
-    # The entries live in zoo.entries; importing it registers them once.
+    # The entries live in the zoo.entries package; importing it registers them.
     importlib.import_module("zoo.entries")
 
 

@@ -1,22 +1,8 @@
-"""The zoo's entries. Each family issue adds its specs here.
+"""Classification entries."""
 
-Published sha256 values live in `weights.json` beside this file; `zoo export
---publish` rewrites it, so no hash is ever typed by hand.
-"""
+from zoo.entries._common import entry
 
-import json
-from pathlib import Path
-
-from zoo.registry import ModelSpec, register
-
-_WEIGHTS = json.loads((Path(__file__).with_name("weights.json")).read_text())
-
-
-def _entry(**fields) -> ModelSpec:
-    return register(ModelSpec(weights=_WEIGHTS.get(fields["name"], {}), **fields))
-
-
-_entry(
+entry(
     name="fmnist_cnn",
     builder="zoo.models.classifiers:build_cnn_classifier",
     task="classification",

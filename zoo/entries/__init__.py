@@ -1,0 +1,3 @@
+"""The zoo's entries, one module per family. Importing this registers them."""
+
+from zoo.entries import classifiers  # noqa: F401
