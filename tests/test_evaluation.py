@@ -146,8 +146,9 @@ def brute_force(q, ql, g, gl, ks, distance, exclude_self):
 def labelled_points(draw):
     n = draw(st.integers(2, 30))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    dim, classes = draw(st.integers(2, 5)), draw(st.integers(1, 6))
     # D >= 2: continuous points never tie (ties: see test_ties_are_pessimistic).
-    return rng.normal(size=(n, draw(st.integers(2, 5)))), rng.integers(0, draw(st.integers(1, 6)), n)
+    return rng.normal(size=(n, dim)), rng.integers(0, classes, n)
 
 
 @FAST

@@ -134,7 +134,7 @@ def np_supcon(labels, x, temperature):
     per_query = []
     for i in range(n):
         ps = [p for p in range(n) if p != i and labels[p] == labels[i]]
-        if not ps:
+        if not ps or all(labels == labels[i]):
             continue
         denom = sum(math.exp(z[i] @ z[a] / temperature) for a in range(n) if a != i)
         per_query.append(-np.mean([math.log(math.exp(z[i] @ z[p] / temperature) / denom)
@@ -404,6 +404,7 @@ def test_ranking_degenerate_batches_give_zero():
     assert float(RankingLoss()([0, 1, 2, 3], x)) == 0.0
     assert float(RankingLoss()([0], x[:1])) == 0.0
     assert float(RankingLoss()([0, 1, 2, 3], np.repeat(x[:1], 4, axis=0))) == 0.0
+    assert float(RankingLoss()([5, 5, 5, 5], x)) == 0.0  # one class: nothing to rank
 
 
 # --- gradients --------------------------------------------------------------------------
@@ -449,6 +450,16 @@ def test_class_losses_float32_close_to_numpy():
     assert float(got) == pytest.approx(np_supcon(labels, x, 0.1), rel=1e-4)
     got = MarginLoss(beta=1.2, negative_sampling="all")(labels, x32)
     assert float(got) == pytest.approx(np_margin(labels, x, 1.2, 0.2, 0.0), rel=1e-4)
+
+
+@pytest.mark.parametrize("loss", LOSSES[1:4] + LOSSES[5:], ids=LOSS_IDS[1:4] + LOSS_IDS[5:])
+def test_in_batch_losses_compile_under_xla(loss):
+    """GPUs run fit with jit_compile=True: the losses must compile and agree
+    (the sampled MarginLoss is left out: its draws differ call to call)."""
+    y = tf.constant([0, 0, 1, 1, 2, 2, 3, 3], "float32")
+    x = tf.constant(np.random.default_rng(0).normal(size=(8, 5)), "float32")
+    xla = tf.function(loss.__call__, jit_compile=True)
+    assert float(xla(y, x)) == pytest.approx(float(loss(y, x)), rel=1e-5)
 
 
 # --- serialization ------------------------------------------------------------------------

@@ -63,8 +63,9 @@ def embeddings(x, name="embeddings"):
         raise ValueError(f"{name} must be a non-empty 2-D array [N, D]. "
                          f"Received: {name} with shape={arr.shape}")
     if not np.all(np.isfinite(arr)):
+        bad = int(np.sum(~np.isfinite(arr)))
         raise ValueError(f"{name} must be finite; check the model output for NaN/inf. "
-                         f"Received: {name} with {int(np.sum(~np.isfinite(arr)))} non-finite values")
+                         f"Received: {name} with {bad} non-finite values")
     return arr
 
 

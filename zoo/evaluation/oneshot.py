@@ -75,7 +75,8 @@ def n_way_accuracy(support_embeddings, query_embeddings, answers, distance="eucl
     sup = np.asarray(support_embeddings, dtype=np.float64)
     qry = np.asarray(query_embeddings, dtype=np.float64)
     distance = _checks.distance(distance)
-    if sup.ndim != 3 or qry.ndim != 3 or sup.shape[0] != qry.shape[0] or sup.shape[2] != qry.shape[2]:
+    if (sup.ndim != 3 or qry.ndim != 3 or sup.shape[0] != qry.shape[0]
+            or sup.shape[2] != qry.shape[2]):
         raise ValueError("support_embeddings [runs, N, D] and query_embeddings [runs, Q, D] "
                          "must agree on runs and D. Received: shapes "
                          f"{sup.shape} and {qry.shape}")

@@ -6,7 +6,9 @@ R = the number of candidates sharing the query's label,
     MAP@R = 1/R * sum_{i=1..R} P(i) * rel(i),
 P(i) = precision of the first i neighbours, rel(i) = 1 if the i-th is
 relevant. Queries with R = 0 cannot be scored: they are left out of both
-metrics and counted in "num_skipped".
+metrics and counted in "num_skipped". Ties are broken pessimistically: an
+item of the query's label ranks after an equally distant one of another
+label, so identical (collapsed) embeddings score low, never high by luck.
 
 Queries are processed `block_size` rows at a time: memory is
 O(block_size * num_candidates), so 10k x 10k needs ~40 MB per block.
@@ -59,14 +61,19 @@ def _ranked_report(q, q_labels, g, g_labels, ks, distance, block_size, exclude_s
         if not valid.any() or need == 0:
             continue
         d = distance_matrix(q[start:stop], g, distance)
+        d, block_labels = d[valid], q_labels[start:stop][valid]
         if exclude_self:
-            rows = np.arange(stop - start)
-            d[rows, start + rows] = np.inf  # the query is never its own neighbour
+            rows = np.flatnonzero(valid)
+            d[np.arange(rows.size), start + rows] = np.inf  # never its own neighbour
+        # Pessimistic ties: a relevant item sorts after an equally distant
+        # irrelevant one, so a collapsed embedding cannot score by luck.
+        relevant = g_labels[None, :] == block_labels[:, None]
+        d = np.where(relevant, np.nextafter(d, np.inf), d)
         top = np.argpartition(d, need - 1, axis=1)[:, :need] if need < d.shape[1] else \
             np.broadcast_to(np.arange(d.shape[1]), d.shape)
         order = np.argsort(np.take_along_axis(d, top, axis=1), axis=1, kind="stable")
-        nearest = np.take_along_axis(top, order, axis=1)[valid]  # [b, need], closest first
-        rel = g_labels[nearest] == q_labels[start:stop][valid][:, None]
+        nearest = np.take_along_axis(top, order, axis=1)  # [b, need], closest first
+        rel = np.take_along_axis(relevant, nearest, axis=1)
         for k in ks:
             hits[k] += int(rel[:, :k].any(axis=1).sum())
         rv = r[start:stop][valid]

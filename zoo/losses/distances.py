@@ -154,7 +154,8 @@ def same_label_mask(labels):
 def positive_mask(labels):
     """[N, N] bool: same label and i != j (an anchor is never its own positive)."""
     labels = flatten_labels(labels)
-    return ops.logical_and(same_label_mask(labels), ops.logical_not(_eye_mask(ops.shape(labels)[0])))
+    not_self = ops.logical_not(_eye_mask(ops.shape(labels)[0]))
+    return ops.logical_and(same_label_mask(labels), not_self)
 
 
 def negative_mask(labels):

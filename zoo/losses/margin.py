@@ -36,8 +36,8 @@ def distance_weighted_logits(d, neg, dim, cutoff=0.5, nonzero_loss_cutoff=1.4):
 
     For unit vectors in R^n the pairwise distance has density
     q(d) ~ d^(n-2) (1 - d^2/4)^((n-3)/2); negatives are drawn with weight
-    1 / q(d), with d clipped below at `cutoff` (which bounds the weight, the
-    paper's min(lambda, 1/q)), and only among negatives with
+    1 / q(d), with d clipped below at `cutoff` (how the authors' code bounds
+    the weight, the paper's min(lambda, 1/q)), and only among negatives with
     d < nonzero_loss_cutoff (farther ones have zero loss), as in the
     authors' reference code. An anchor without such a negative falls back to
     uniform over its negatives; one without any negative to uniform over all
@@ -59,10 +59,8 @@ def distance_weighted_logits(d, neg, dim, cutoff=0.5, nonzero_loss_cutoff=1.4):
     candidates = ops.logical_and(neg, ops.less(d, nonzero_loss_cutoff))
     candidates = ops.where(ops.any(candidates, axis=1, keepdims=True), candidates, neg)
     candidates = ops.where(ops.any(candidates, axis=1, keepdims=True), candidates, True)
-    log_w = ops.where(candidates, log_w, 0.0)
-    log_w = ops.where(candidates, log_w - dist.masked_max(log_w, candidates, axis=1)[:, None],
-                      float("-inf"))
-    return log_w
+    shift = ops.expand_dims(dist.masked_max(log_w, candidates, axis=1), 1)  # exp stays finite
+    return ops.where(candidates, log_w - shift, float("-inf"))
 
 
 def sample_negative_counts(logits, num_draws, seed=None):

@@ -5,11 +5,12 @@ y_true = integer class labels [N]; y_pred = embeddings [N, D], L2-normalised
 inside the loss. Every query i must rank each of its positives above all
 other items of the batch:
 
-    L = mean over queries i with |P(i)| > 0 of
+    L = mean over queries i with a positive and a negative of
         -1/|P(i)| sum_{p in P(i)} log( exp(z_i.z_p / t) / sum_{a != i} exp(z_i.z_a / t) )
 
 P(i) = the other items with i's label; self-pairs are in neither the
-numerator nor the denominator.
+numerator nor the denominator. Queries without a positive or without a
+negative are left out (see `ranking_loss`).
 """
 
 from zoo import backend  # noqa: F401
@@ -23,10 +24,12 @@ from zoo.losses import distances as dist
 def ranking_loss(labels, embeddings, temperature=0.1):
     """Supervised contrastive loss (L_out); returns a scalar.
 
-    Queries without a positive in the batch are left out of the mean; a
-    batch without any positive pair gives exactly 0.0 (zero gradient). The
-    reference code's extra factor temperature / base_temperature is not
-    applied.
+    Queries with nothing to rank are left out of the mean: those without a
+    positive, and (only in a one-class batch) those without a negative,
+    where L_out has no negative to rank the positives above. A batch with
+    no query left (all singletons, or one class) gives exactly 0.0 with zero
+    gradient. The reference code's extra factor
+    temperature / base_temperature is not applied.
 
     Args:
         labels: class ids [N] or [N, 1].
@@ -46,9 +49,9 @@ def ranking_loss(labels, embeddings, temperature=0.1):
     pos = dist.positive_mask(labels)
     n_pos = ops.sum(ops.cast(pos, z.dtype), axis=1)
     per_query = -ops.sum(ops.where(pos, log_prob, 0.0), axis=1) / ops.maximum(n_pos, 1.0)
-    has_pos = ops.greater(n_pos, 0.0)
-    per_query = ops.where(has_pos, per_query, 0.0)
-    return dist.safe_mean(ops.sum(per_query), dist.count(has_pos, z.dtype))
+    ranked = ops.logical_and(ops.greater(n_pos, 0.0), ops.any(dist.negative_mask(labels), axis=1))
+    per_query = ops.where(ranked, per_query, 0.0)
+    return dist.safe_mean(ops.sum(per_query), dist.count(ranked, z.dtype))
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -56,7 +59,7 @@ class RankingLoss(keras.losses.Loss):
     """Supervised contrastive ranking loss: y_true = class ids [N], y_pred = [N, D].
 
     Args:
-        temperature: > 0; 0.1 as in Khosla et al.'s recommended range.
+        temperature: > 0; smaller sharpens the softmax over the batch.
         reduction, name, dtype: as in `keras.losses.Loss`; the loss is a
             batch mean already.
     """
