@@ -326,7 +326,7 @@ def test_to_dataset_batches_shuffles_with_seed_and_converts():
 
 @pytest.mark.parametrize("ci,outcome", [("true", pytest.fail.Exception), ("", pytest.skip.Exception)])
 def test_require_data_fails_under_ci_and_skips_locally(monkeypatch, ci, outcome):
-    from conftest import require_data
+    from tests.conftest import require_data
 
     def missing():
         raise datasets.DataMissingError("no data here")

@@ -1,3 +1,3 @@
 """The zoo's entries, one module per family. Importing this registers them."""
 
-from zoo.entries import classifiers  # noqa: F401
+from zoo.entries import classifiers, metric_learning  # noqa: F401

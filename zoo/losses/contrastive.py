@@ -3,7 +3,9 @@
 Label convention: y_true = 1 means the pair shows the SAME identity, 0 means
 different identities. y_pred is the pair distance d >= 0, shape [N] or
 [N, 1], e.g. `zoo.losses.safe_euclidean(emb_a, emb_b)` (use it, not a plain
-sqrt: its gradient stays finite when the two embeddings coincide).
+sqrt: its gradient stays finite when the two embeddings coincide). With
+`similarity=True`, y_pred is a cosine similarity s in [-1, 1] and the loss
+uses the cosine distance d = 1 - s.
 """
 
 from zoo import backend  # noqa: F401
@@ -44,7 +46,7 @@ def _check_inputs(y_true, y_pred):
     return ops.where(ok, ops.zeros((), y_pred.dtype), ops.full((), float("nan"), y_pred.dtype))
 
 
-def contrastive_loss(y_true, y_pred, margin=1.0, variant="hadsell"):
+def contrastive_loss(y_true, y_pred, margin=1.0, variant="hadsell", similarity=False):
     """Per-pair contrastive loss.
 
     hadsell: y * d^2 + (1 - y) * max(margin - d, 0)^2   (Hadsell et al. 2006)
@@ -59,6 +61,7 @@ def contrastive_loss(y_true, y_pred, margin=1.0, variant="hadsell"):
         y_pred: pair distances d >= 0, [N] or [N, 1].
         margin: negatives closer than `margin` are pushed apart.
         variant: "hadsell" or "lecture".
+        similarity: y_pred is a cosine similarity s; d = 1 - s.
 
     Returns:
         Per-pair losses [N].
@@ -69,6 +72,8 @@ def contrastive_loss(y_true, y_pred, margin=1.0, variant="hadsell"):
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}. Received: variant={variant!r}")
     y_pred = ops.reshape(ops.convert_to_tensor(y_pred), (-1,))
+    if similarity:
+        y_pred = ops.relu(1.0 - y_pred)  # relu: rounding can put s a hair above 1
     y_true = ops.cast(flatten_labels(y_true), y_pred.dtype)
     poison = _check_inputs(y_true, y_pred)
     hinge = ops.relu(margin - y_pred)
@@ -89,8 +94,10 @@ class ContrastiveLoss(keras.losses.Loss):
     margin. See `contrastive_loss` for the formulas.
 
     Args:
-        margin: >= 0.
+        margin: >= 0, in units of the distance.
         variant: "hadsell" or "lecture".
+        similarity: y_pred is a cosine similarity s in [-1, 1] (a cosine
+            head); the loss acts on d = 1 - s.
         reduction, name, dtype: as in `keras.losses.Loss`; the default
             reduction averages over pairs.
 
@@ -100,8 +107,8 @@ class ContrastiveLoss(keras.losses.Loss):
         model.fit([images_a, images_b], same_identity)          # {0, 1}
     """
 
-    def __init__(self, margin=1.0, variant="hadsell", reduction="sum_over_batch_size",
-                 name="contrastive_loss", dtype=None):
+    def __init__(self, margin=1.0, variant="hadsell", similarity=False,
+                 reduction="sum_over_batch_size", name="contrastive_loss", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if not float(margin) >= 0.0:
             raise ValueError(f"margin must be >= 0. Received: margin={margin!r}")
@@ -109,10 +116,12 @@ class ContrastiveLoss(keras.losses.Loss):
             raise ValueError(f"variant must be one of {VARIANTS}. Received: variant={variant!r}")
         self.margin = float(margin)
         self.variant = variant
+        self.similarity = bool(similarity)
 
     def call(self, y_true, y_pred):
-        return contrastive_loss(y_true, y_pred, margin=self.margin, variant=self.variant)
+        return contrastive_loss(y_true, y_pred, margin=self.margin, variant=self.variant,
+                                similarity=self.similarity)
 
     def get_config(self):
-        return {**super().get_config(), "dtype": self.dtype,
-                "margin": self.margin, "variant": self.variant}
+        return {**super().get_config(), "dtype": self.dtype, "margin": self.margin,
+                "variant": self.variant, "similarity": self.similarity}
