@@ -14,7 +14,6 @@ from pathlib import Path
 
 from zoo import backend  # noqa: F401
 
-import keras
 import numpy as np
 
 from export.card import build_card, file_entries
@@ -24,6 +23,7 @@ from export.savedmodel import export_savedmodel
 from training.recipes.common import load_result, load_run_model
 from zoo.io import atomic_write_text, sha256_file
 from zoo.models.graphs import graph_model
+from zoo.saving import load_model
 
 MAX_ARTIFACT_BYTES = 5 * 1024 * 1024
 REPO = Path(__file__).resolve().parents[1]
@@ -88,7 +88,7 @@ def check_artifact(folder) -> ParityReport:
                 f"{folder / name} does not match its card: expected sha256 "
                 f"{entry['sha256']}, found {actual}. Re-download or re-export it."
             )
-    model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
+    model = load_model(folder / "model.keras")
     atol = {g: (p["atol"], p.get("atol_reason")) for g, p in card["parity"].items()}
     for graph in card["graphs"]:
         try:

@@ -163,13 +163,9 @@ def load_pretrained(spec, *, timeout: float | None = None):
         raise NotPublishedError(_not_published(spec))
     files = [f for f in ("model.keras", "card.json") if f in spec.weights]
     folder = pull(spec, files, timeout=timeout)
-    from zoo import backend  # noqa: F401  (pins the Keras backend)
+    from zoo import saving
 
-    import keras
-
-    # The builder's module registers the entry's custom layers and losses.
-    spec.resolve_builder()
-    return keras.saving.load_model(folder / "model.keras", safe_mode=True)
+    return saving.load_model(folder / "model.keras")
 
 
 def _spec(spec_or_name):

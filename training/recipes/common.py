@@ -12,9 +12,9 @@ from pathlib import Path
 
 from zoo import backend  # noqa: F401
 
-import keras
 
 from zoo.io import atomic_write_text
+from zoo.saving import load_model
 
 
 def save_result(run_dir, model, *, metrics, seconds, epochs, seed, dataset,
@@ -66,7 +66,7 @@ def load_run_model(run_dir):
         raise FileNotFoundError(
             f"No trained model in {run_dir}. Run `zoo train NAME --run-dir {run_dir}` first."
         )
-    return keras.saving.load_model(path, safe_mode=True)
+    return load_model(path)
 
 
 def load_result(run_dir) -> dict:

@@ -4,7 +4,16 @@ Every layer is registered under package "zoo", so models using them save to
 `.keras` and reload with `safe_mode=True`.
 """
 
+from zoo.layers.heads import L2Normalize, PairDistance, PairFeatures, ScaleGradient
 from zoo.layers.pooling import MaxPoolingWithArgmax2D, MaxUnpooling2D
 from zoo.layers.sampling import Sampling
 
-__all__ = ["MaxPoolingWithArgmax2D", "MaxUnpooling2D", "Sampling"]
+__all__ = [
+    "L2Normalize",
+    "MaxPoolingWithArgmax2D",
+    "MaxUnpooling2D",
+    "PairDistance",
+    "PairFeatures",
+    "Sampling",
+    "ScaleGradient",
+]

@@ -1,0 +1,18 @@
+"""Load any zoo `.keras` file: every custom class registered, `safe_mode=True`."""
+
+from zoo import backend  # noqa: F401
+
+import keras
+
+import zoo.layers  # noqa: F401  (registers the custom layers)
+import zoo.losses  # noqa: F401  (registers the custom losses)
+import zoo.models  # noqa: F401  (registers the custom models)
+
+
+def load_model(path):
+    """`keras.saving.load_model(path, safe_mode=True)` with the zoo's classes known.
+
+    Args:
+        path: a `.keras` file.
+    """
+    return keras.saving.load_model(path, safe_mode=True)
