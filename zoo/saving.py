@@ -6,7 +6,7 @@ import keras
 
 import zoo.layers  # noqa: F401  (registers the custom layers)
 import zoo.losses  # noqa: F401  (registers the custom losses)
-import zoo.models  # noqa: F401  (registers the custom models)
+from zoo import registry
 
 
 def load_model(path):
@@ -15,4 +15,7 @@ def load_model(path):
     Args:
         path: a `.keras` file.
     """
+    for name in registry.names():
+        # Importing each builder's module registers its custom models.
+        registry.get(name).resolve_builder()
     return keras.saving.load_model(path, safe_mode=True)
