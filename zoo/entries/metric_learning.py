@@ -76,3 +76,22 @@ _embed_entry("ranking_embed", "ranking",
              summary="Image-retrieval embedding trained with a supervised-contrastive ranking loss.",
              covers="Ranking loss (supervised contrastive); similar-image retrieval",
              defaults={"temperature": 0.1})
+
+entry(
+    name="omniglot_siamese",
+    builder="zoo.models.siamese:build_siamese",
+    task="verification",
+    covers="Siamese network for one-shot learning (Koch et al. 2015): Omniglot "
+    "background set, Lake's 20-way one-shot runs",
+    summary="Siamese CNN towers with a cosine head on 35x35 Omniglot characters.",
+    input_shape=(35, 35, 1),
+    graphs=_PAIR_GRAPHS,
+    dataset="omniglot",
+    distance="cosine",
+    preprocess={"source": "uint8 grayscale 105x105, ink bright (255) on 0",
+                "resize": [35, 35]},
+    defaults={"input_shape": (35, 35, 1), "widths": (32, 64, 128), "embedding_dim": 128,
+              "metric": "cosine", "margin": 0.5, "learning_rate": 1e-3},
+    tiny=_TINY,
+    recipe="training.recipes.omniglot_siamese",
+)
