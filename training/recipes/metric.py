@@ -206,3 +206,52 @@ def evaluate_embedding_model(model, splits, figure_dir=None, quick=False) -> tup
 
 def _round(value):
     return round(float(value), 4)
+
+
+class PairRecipe:
+    """The `train` / `evaluate` pair of a Fashion-MNIST pair-model recipe.
+
+    Args:
+        name: the registry entry.
+        direction: how to read its score ("greater" or "less").
+        epochs: default epochs.
+        pairs_per_epoch: balanced pairs drawn fresh each epoch.
+        prepare: optional `prepare(model)` before training.
+    """
+
+    def __init__(self, name, direction, epochs=4, pairs_per_epoch=20_000, prepare=None):
+        self.name, self.direction, self.epochs = name, direction, epochs
+        self.pairs_per_epoch, self.prepare = pairs_per_epoch, prepare
+
+    def train(self, run_dir, epochs=None, seed=0, quick=False):
+        """Train on fresh balanced pairs each epoch; see `train_pair_model`."""
+        return train_pair_model(self.name, run_dir, direction=self.direction,
+                                epochs=epochs or self.epochs,
+                                pairs_per_epoch=self.pairs_per_epoch, seed=seed, quick=quick,
+                                prepare=None if quick else self.prepare)
+
+    def evaluate(self, model):
+        """Verification (and tower retrieval) metrics on the test split."""
+        return evaluate_verifier(model, self.direction, fashion_splits())[0]
+
+
+class EmbedderRecipe:
+    """The `train` / `evaluate` pair of a P x K embedding recipe.
+
+    Args:
+        name: the registry entry.
+        epochs, steps, p, k: default epochs, steps per epoch, classes per
+            batch and images per class.
+    """
+
+    def __init__(self, name, epochs=4, steps=350, p=10, k=16):
+        self.name, self.epochs, self.steps, self.p, self.k = name, epochs, steps, p, k
+
+    def train(self, run_dir, epochs=None, seed=0, quick=False):
+        """Train on P x K batches; see `train_embedder`."""
+        return train_embedder(self.name, run_dir, epochs=epochs or self.epochs,
+                              steps=self.steps, p=self.p, k=self.k, seed=seed, quick=quick)
+
+    def evaluate(self, model):
+        """Retrieval and cosine-verification metrics on the test split."""
+        return evaluate_embedding_model(model, fashion_splits())[0]

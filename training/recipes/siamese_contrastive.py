@@ -1,16 +1,6 @@
-"""siamese_contrastive: tied towers, Euclidean distance, contrastive loss."""
+"""siamese_contrastive: tied towers, Euclidean distance, contrastive loss (approach 1c)."""
 
-from training.recipes.metric import evaluate_verifier, fashion_splits, train_pair_model
+from training.recipes.metric import PairRecipe
 
-DIRECTION = "less"  # a distance: a pair matches when it is small
-
-
-def train(run_dir, epochs=None, seed=0, quick=False):
-    """Fresh balanced Fashion-MNIST pairs each epoch; see `train_pair_model`."""
-    return train_pair_model("siamese_contrastive", run_dir, direction=DIRECTION,
-                            epochs=epochs or 4, pairs_per_epoch=20_000, seed=seed, quick=quick)
-
-
-def evaluate(model):
-    """Verification (and tower retrieval) metrics on the test split."""
-    return evaluate_verifier(model, DIRECTION, fashion_splits())[0]
+_recipe = PairRecipe("siamese_contrastive", direction="less")  # a distance
+train, evaluate = _recipe.train, _recipe.evaluate

@@ -1,9 +1,10 @@
-"""verify_mlp: frozen fmnist_cnn features + an MLP match head (approach 1a)."""
+"""verify_mlp: frozen fmnist_cnn features + an MLP match head (approach 1a).
+
+Only the MLP head trains; the backbone keeps the weights fmnist_cnn learned.
+"""
 
 import zoo
-from training.recipes.metric import evaluate_verifier, fashion_splits, train_pair_model
-
-DIRECTION = "greater"  # a match probability
+from training.recipes.metric import PairRecipe
 
 
 def load_pretrained_backbone(model):
@@ -12,13 +13,6 @@ def load_pretrained_backbone(model):
     model.get_layer("backbone").set_weights(source.get_weights())
 
 
-def train(run_dir, epochs=None, seed=0, quick=False):
-    """Only the MLP head trains; the backbone stays as fmnist_cnn trained it."""
-    return train_pair_model("verify_mlp", run_dir, direction=DIRECTION, epochs=epochs or 3,
-                            pairs_per_epoch=20_000, seed=seed, quick=quick,
-                            prepare=None if quick else load_pretrained_backbone)
-
-
-def evaluate(model):
-    """Verification metrics on the test split."""
-    return evaluate_verifier(model, DIRECTION, fashion_splits())[0]
+_recipe = PairRecipe("verify_mlp", direction="greater", epochs=3,  # a match probability
+                     prepare=load_pretrained_backbone)
+train, evaluate = _recipe.train, _recipe.evaluate

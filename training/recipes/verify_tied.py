@@ -1,16 +1,6 @@
-"""verify_tied: tied towers + MLP head, trained end to end with BCE."""
+"""verify_tied: tied towers + MLP head, trained end to end with BCE (approach 1b)."""
 
-from training.recipes.metric import evaluate_verifier, fashion_splits, train_pair_model
+from training.recipes.metric import PairRecipe
 
-DIRECTION = "greater"  # a match probability
-
-
-def train(run_dir, epochs=None, seed=0, quick=False):
-    """Fresh balanced Fashion-MNIST pairs each epoch; see `train_pair_model`."""
-    return train_pair_model("verify_tied", run_dir, direction=DIRECTION,
-                            epochs=epochs or 4, pairs_per_epoch=20_000, seed=seed, quick=quick)
-
-
-def evaluate(model):
-    """Verification (and tower retrieval) metrics on the test split."""
-    return evaluate_verifier(model, DIRECTION, fashion_splits())[0]
+_recipe = PairRecipe("verify_tied", direction="greater")  # a match probability
+train, evaluate = _recipe.train, _recipe.evaluate

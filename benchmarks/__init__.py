@@ -1,0 +1,1 @@
+"""Accuracy and speed benchmarks; `python -m benchmarks` (or `make bench`) runs them all."""
