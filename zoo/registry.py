@@ -20,7 +20,7 @@ TASKS = (
     "reconstruction",
     "generative",
 )
-GRAPHS = ("embed", "verify", "classify", "encode", "decode", "reconstruct")
+GRAPHS = ("embed", "embed_query", "verify", "classify", "encode", "decode", "reconstruct")
 
 
 @dataclasses.dataclass(frozen=True)

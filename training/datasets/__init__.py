@@ -19,11 +19,13 @@ from training.datasets.omniglot import load_omniglot, load_one_shot_runs, omnigl
 from training.datasets.orl_faces import load_orl_faces, orl_five_five_split
 from training.datasets.pipeline import to_dataset
 from training.datasets.samples import sample_images
+from training.datasets.sketches import edge_sketch
 from training.datasets.splits import stratified_split, validation_split
 
 __all__ = [
     "DataCorruptError",
     "DataMissingError",
+    "edge_sketch",
     "load_digits",
     "load_fashion_mnist",
     "load_omniglot",

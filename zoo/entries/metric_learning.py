@@ -95,3 +95,19 @@ entry(
     tiny=_TINY,
     recipe="training.recipes.omniglot_siamese",
 )
+
+entry(
+    name="cross_domain",
+    builder="zoo.models.siamese:build_cross_domain",
+    task="embedding",
+    covers="Pseudo-Siamese network (unshared towers) for cross-domain matching, "
+    "like street view <-> overhead view: Fashion-MNIST sketch -> photo retrieval",
+    summary="Sketch tower + photo tower; a sketch retrieves its own photo by cosine.",
+    input_shape=(28, 28, 1),
+    graphs=("embed", "embed_query"),
+    dataset="fashion_mnist",
+    distance="cosine",
+    defaults={**_FMNIST, "embedding_dim": 64, "temperature": 0.1, "learning_rate": 1e-3},
+    tiny=_TINY,
+    recipe="training.recipes.cross_domain",
+)

@@ -20,11 +20,18 @@ from zoo.losses.distances import (
     safe_sqrt,
 )
 from zoo.losses.margin import MarginBeta, MarginLoss, margin_loss
-from zoo.losses.ranking import RankingLoss, ranking_loss
+from zoo.losses.ranking import (
+    CrossDomainRankingLoss,
+    RankingLoss,
+    cross_domain_ranking_loss,
+    ranking_loss,
+)
 from zoo.losses.triplet import TripletLoss, triplet_loss
 
 __all__ = [
     "ContrastiveLoss",
+    "CrossDomainRankingLoss",
+    "cross_domain_ranking_loss",
     "MarginBeta",
     "MarginLoss",
     "RankingLoss",

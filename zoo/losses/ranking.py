@@ -76,3 +76,35 @@ class RankingLoss(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "dtype": self.dtype, "temperature": self.temperature}
+
+
+def cross_domain_ranking_loss(y_true, y_pred, temperature=0.1):
+    """`ranking_loss` across two domains: the i-th query and the i-th gallery
+    item are the same instance (e.g. a sketch and its photo), every other item
+    of the batch is a negative.
+
+    Args:
+        y_true: ignored (the pairing is by position).
+        y_pred: `concat([query_embeddings, gallery_embeddings], axis=-1)`, [N, 2D].
+        temperature: > 0.
+    """
+    query, gallery = ops.split(ops.convert_to_tensor(y_pred), 2, axis=-1)
+    ids = ops.arange(ops.shape(query)[0])
+    return ranking_loss(ops.concatenate([ids, ids]), ops.concatenate([query, gallery], axis=0),
+                        temperature)
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class CrossDomainRankingLoss(RankingLoss):
+    """`cross_domain_ranking_loss` as a Loss: y_pred = [N, 2D], y_true ignored.
+
+    Args:
+        temperature: > 0.
+    """
+
+    def __init__(self, temperature=0.1, reduction="sum_over_batch_size",
+                 name="cross_domain_ranking_loss", dtype=None):
+        super().__init__(temperature, reduction=reduction, name=name, dtype=dtype)
+
+    def call(self, y_true, y_pred):
+        return cross_domain_ranking_loss(y_true, y_pred, temperature=self.temperature)

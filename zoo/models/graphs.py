@@ -8,6 +8,7 @@ fixed per graph (the artifact contract).
 
 GRAPH_INPUTS = {
     "embed": ("image",),
+    "embed_query": ("image",),
     "verify": ("image_a", "image_b"),
     "classify": ("image",),
     "encode": ("image",),
@@ -16,6 +17,9 @@ GRAPH_INPUTS = {
 }
 GRAPH_OUTPUTS = {
     "embed": ("embedding",),
+    # The query-side tower of a pseudo-Siamese (unshared) model; "embed" is
+    # then its gallery side.
+    "embed_query": ("embedding",),
     "verify": ("score",),
     "classify": ("probabilities",),
     "encode": ("code",),  # a VAE's encode outputs ("mean", "log_var")

@@ -11,7 +11,14 @@ import keras
 from keras import layers
 
 from zoo.layers.heads import L2Normalize, PairDistance, PairFeatures, ScaleGradient
-from zoo.losses import ContrastiveLoss, MarginBeta, MarginLoss, RankingLoss, TripletLoss
+from zoo.losses import (
+    ContrastiveLoss,
+    CrossDomainRankingLoss,
+    MarginBeta,
+    MarginLoss,
+    RankingLoss,
+    TripletLoss,
+)
 from zoo.models.backbones import conv_backbone
 
 TIED_UPDATES = ("sum", "mean")
@@ -195,4 +202,31 @@ def build_embedder(input_shape=(28, 28, 1), widths=(32, 64, 128), embedding_dim=
         objective = MarginLoss(alpha=margin, seed=0)
     model = keras.Model(image, output, name=f"{loss}_embedder")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=objective)
+    return model
+
+
+def build_cross_domain(input_shape=(28, 28, 1), widths=(32, 64, 128), embedding_dim=64,
+                       temperature=0.1, learning_rate=1e-3):
+    """A pseudo-Siamese model: two towers with the same architecture and
+    unshared weights, one per domain (query `image_a`, e.g. a sketch; gallery
+    `image_b`, e.g. a photo), trained so each query ranks its own gallery
+    item first (`CrossDomainRankingLoss`).
+
+    The query tower is the `embed_query` graph and the gallery tower the
+    `embed` graph; the training output concatenates both embeddings.
+
+    Args:
+        input_shape: (H, W, C) of both domains.
+        widths: tower backbone filters per block.
+        embedding_dim: embedding size.
+        temperature: ranking-loss temperature.
+        learning_rate: Adam learning rate.
+    """
+    image_a, image_b = _pair_inputs(input_shape)
+    query = embedding_tower(input_shape, widths, embedding_dim, name="embed_query")
+    gallery = embedding_tower(input_shape, widths, embedding_dim, name="embed")
+    both = layers.Concatenate(axis=-1, name="query_and_gallery")([query(image_a), gallery(image_b)])
+    model = keras.Model([image_a, image_b], both, name="cross_domain")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss=CrossDomainRankingLoss(temperature=temperature))
     return model

@@ -99,6 +99,11 @@ class RuntimeModel:
         """Embeddings [N, D] of `images` (see `preprocess` for accepted inputs)."""
         return self._run_images("embed", images, resize)["embedding"]
 
+    def embed_query(self, images, *, resize=False) -> np.ndarray:
+        """Query-side embeddings [N, D] of a pseudo-Siamese model (e.g.
+        sketches), to search a gallery built with `embed`."""
+        return self._run_images("embed_query", images, resize)["embedding"]
+
     def classify(self, images, *, resize=False) -> np.ndarray:
         """Class probabilities [N, C] of `images`."""
         return self._run_images("classify", images, resize)["probabilities"]
