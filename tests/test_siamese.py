@@ -162,3 +162,39 @@ def test_two_channel_sees_both_images_as_channels():
     x, _ = _pair_batch()
     swapped = {"image_a": x["image_b"], "image_b": x["image_a"]}
     assert not np.allclose(model(x).numpy(), model(swapped).numpy())
+
+
+# --- pseudo-Siamese cross-domain model -------------------------------------
+
+def test_cross_domain_loss_ranks_each_query_against_the_whole_batch():
+    """Hand check: 2 queries, 2 gallery items, 1-D after normalisation. With
+    query i equal to gallery i and orthogonal to the other pair, each item's
+    one positive has logit 1/t and the two others 0, so the loss is
+    -log(e^(1/t) / (e^(1/t) + 2))."""
+    from zoo.losses import CrossDomainRankingLoss
+
+    q = np.array([[1.0, 0.0], [0.0, 1.0]], "float32")
+    t = 0.5
+    loss = CrossDomainRankingLoss(temperature=t)(np.zeros(2), np.concatenate([q, q], axis=1))
+    expected = -np.log(np.exp(1 / t) / (np.exp(1 / t) + 2))
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
+
+
+def test_cross_domain_towers_are_not_shared():
+    model = zoo.create("cross_domain", widths=(4, 8))
+    query, gallery = model.get_layer("embed_query"), model.get_layer("embed")
+    assert query is not gallery
+    assert not {id(v) for v in query.weights} & {id(v) for v in gallery.weights}
+
+
+def test_edge_sketch_marks_edges():
+    from training.datasets import edge_sketch
+
+    square = np.zeros((1, 9, 9), np.uint8)
+    square[0, 3:6, 3:6] = 255
+    sketch = edge_sketch(square)[0]
+    assert sketch.dtype == np.uint8 and sketch.max() == 255
+    assert sketch[4, 4] == 0 and sketch[0, 0] == 0  # flat inside and outside
+    assert sketch[3, 2] > 0 and sketch[2, 4] > 0  # at the border
+    with pytest.raises(ValueError, match="uint8"):
+        edge_sketch(square.astype("float32"))
