@@ -133,7 +133,8 @@ def _build(spec, model, result, run_dir, staging, formats) -> ParityReport:
 
 
 def real_inputs(spec, model) -> dict:
-    """{graph: {input: array}} from the entry's test images (first `REAL_BATCH`)."""
+    """{graph: {input: array}}: `2 * REAL_BATCH` test images of the entry's dataset,
+    spread evenly over it (pairs for `verify`, encoded codes for `decode`)."""
     from training.datasets import sample_images
 
     images = sample_images(spec.dataset, REAL_BATCH * 2, spec.input_shape)
