@@ -86,7 +86,7 @@ def _mlp(x, widths, prefix):
 
 @keras.saving.register_keras_serializable(package="zoo")
 class DenseAutoencoder(AutoencoderMixin, keras.Model):
-    """Deep MLP autoencoder: 784-512-256-k, mirrored, ReLU, sigmoid output.
+    """Deep MLP autoencoder: 784-192-96-k, mirrored, ReLU, sigmoid output.
 
     Args:
         image_shape: (H, W, C) of the input.
@@ -95,7 +95,7 @@ class DenseAutoencoder(AutoencoderMixin, keras.Model):
         **kwargs: `keras.Model` arguments (name, trainable).
     """
 
-    def __init__(self, image_shape=(28, 28, 1), code_size=32, widths=(512, 256), **kwargs):
+    def __init__(self, image_shape=(28, 28, 1), code_size=32, widths=(192, 96), **kwargs):
         image_shape, widths = _input_shape(image_shape), _positive_ints(widths, "widths")
         (code_size,) = _positive_ints(code_size, "code_size")
         image = keras.Input(image_shape, name="image")
@@ -328,7 +328,7 @@ def _compiled(model, learning_rate=1e-3):
     return model
 
 
-def build_dense_ae(image_shape=(28, 28, 1), code_size=32, widths=(512, 256)):
+def build_dense_ae(image_shape=(28, 28, 1), code_size=32, widths=(192, 96)):
     """A compiled (Adam 1e-3, MSE) `DenseAutoencoder`."""
     return _compiled(DenseAutoencoder(image_shape, code_size, widths))
 

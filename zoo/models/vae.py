@@ -144,56 +144,70 @@ class VAE(AutoencoderMixin, keras.Model):
 
     def _logits_model(self):
         decode = self.get_layer("decode")
-        return keras.Model(decode.inputs, decode.get_layer("logits").output)
+        return keras.Model(decode.inputs[0], decode.get_layer("logits").output)
 
     def log_likelihood(self, images, k=1, seed=0, eps=None, batch_size=None):
         """Per-image ELBO and importance-weighted bound (IWAE), in nats.
 
-        With z_j = mean + exp(log_var / 2) * eps_j, j = 1..k, and
-        log w_j = log p(x|z_j) + log N(z_j; 0, I) - log N(z_j; mean, var):
-            elbo = mean_j log p(x|z_j) - KL(q(z|x) || p(z))   (analytic KL)
-            iwae = logsumexp_j(log w_j) - log k   (<= log p(x); k=1 -> ELBO in expectation)
-
-        Args:
-            images: [N, H, W, C] (or [N, H, W]) in [0, 1]; refused outside.
-            k: number of samples per image, >= 1.
-            seed: seed of eps when `eps` is None.
-            eps: optional explicit noise [k, N, latent_dim].
-            batch_size: images per decoder call (default: ~8192 / k, >= 1).
+        See `likelihood_bounds`; images in [0, 1] (refused outside).
 
         Returns:
             {"elbo": [N], "iwae": [N]} float64 arrays.
         """
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k (samples per image) must be an int >= 1, e.g. k=1000 for IWAE. "
-                             f"Received: k={k!r}")
         x = check_images(images, self.image_shape)
-        flat = x.reshape(len(x), -1).astype(np.float64)
-        mean, log_var = (np.asarray(a, np.float64) for a in
-                         self.get_layer("encode").predict(x, batch_size=512, verbose=0))
-        if eps is not None:
-            eps = np.asarray(eps, np.float64)
-            if eps.shape != (k, len(x), self.latent_dim):
-                raise ValueError(f"eps must have shape (k, N, latent_dim) = "
-                                 f"{(k, len(x), self.latent_dim)}. Received: eps.shape={eps.shape}")
-        rng = np.random.default_rng(seed)
-        logits_model = self._logits_model()
-        batch = batch_size or max(1, 8192 // k)
-        elbo, iwae = np.empty(len(x)), np.empty(len(x))
-        for start in range(0, len(x), batch):
-            sl = slice(start, min(start + batch, len(x)))
-            m, lv = mean[sl], log_var[sl]
-            e = eps[:, sl] if eps is not None else rng.standard_normal((k, *m.shape))
-            z = m + np.exp(0.5 * lv) * e  # [k, b, d]
-            logits = np.asarray(logits_model(z.reshape(-1, self.latent_dim).astype(np.float32)),
-                                np.float64).reshape(k, len(m), -1)
-            log_px = np.sum(flat[sl] * logits - np.logaddexp(0.0, logits), axis=-1)  # [k, b]
-            log_pz = -0.5 * np.sum(z ** 2 + _LOG_2PI, axis=-1)
-            log_qz = -0.5 * np.sum(e ** 2 + lv + _LOG_2PI, axis=-1)
-            kl = -0.5 * np.sum(1.0 + lv - m ** 2 - np.exp(lv), axis=-1)
-            elbo[sl] = log_px.mean(axis=0) - kl
-            iwae[sl] = logsumexp(log_px + log_pz - log_qz, axis=0) - np.log(k)
-        return {"elbo": elbo, "iwae": iwae}
+        return likelihood_bounds(self.get_layer("encode"), self._logits_model(), x, k=k,
+                                 seed=seed, eps=eps, batch_size=batch_size)
+
+
+def likelihood_bounds(encoder, logits_decoder, images, k=1, seed=0, eps=None, batch_size=None):
+    """Per-image ELBO and IWAE bound of a Bernoulli VAE, in nats.
+
+    With z_j = mean + exp(log_var / 2) * eps_j, j = 1..k, and
+    log w_j = log p(x|z_j) + log N(z_j; 0, I) - log N(z_j; mean, var):
+        elbo = mean_j log p(x|z_j) - KL(q(z|x) || p(z))   (analytic KL)
+        iwae = logsumexp_j(log w_j) - log k   (<= log p(x); >= elbo on average)
+
+    Args:
+        encoder: a model image -> [mean, log_var].
+        logits_decoder: a model z -> Bernoulli logits (any shape per image).
+        images: [N, ...] float images in [0, 1].
+        k: number of samples per image, >= 1.
+        seed: seed of eps when `eps` is None.
+        eps: optional explicit noise [k, N, latent_dim].
+        batch_size: images per decoder call (default: ~8192 / k, >= 1).
+
+    Returns:
+        {"elbo": [N], "iwae": [N]} float64 arrays.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k (samples per image) must be an int >= 1, e.g. k=1000 for IWAE. "
+                         f"Received: k={k!r}")
+    x = np.asarray(images, np.float32)
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    mean, log_var = (np.asarray(a, np.float64) for a in encoder.predict(x, batch_size=512, verbose=0))
+    latent = mean.shape[1]
+    if eps is not None:
+        eps = np.asarray(eps, np.float64)
+        if eps.shape != (k, len(x), latent):
+            raise ValueError(f"eps must have shape (k, N, latent_dim) = {(k, len(x), latent)}. "
+                             f"Received: eps.shape={eps.shape}")
+    rng = np.random.default_rng(seed)
+    batch = batch_size or max(1, 8192 // k)
+    elbo, iwae = np.empty(len(x)), np.empty(len(x))
+    for start in range(0, len(x), batch):
+        sl = slice(start, min(start + batch, len(x)))
+        m, lv = mean[sl], log_var[sl]
+        e = eps[:, sl] if eps is not None else rng.standard_normal((k, *m.shape))
+        z = m + np.exp(0.5 * lv) * e  # [k, b, d]
+        logits = np.asarray(logits_decoder(z.reshape(-1, latent).astype(np.float32)),
+                            np.float64).reshape(k, len(m), -1)
+        log_px = np.sum(flat[sl] * logits - np.logaddexp(0.0, logits), axis=-1)  # [k, b]
+        log_pz = -0.5 * np.sum(z ** 2 + _LOG_2PI, axis=-1)
+        log_qz = -0.5 * np.sum(e ** 2 + lv + _LOG_2PI, axis=-1)
+        kl = -0.5 * np.sum(1.0 + lv - m ** 2 - np.exp(lv), axis=-1)
+        elbo[sl] = log_px.mean(axis=0) - kl
+        iwae[sl] = logsumexp(log_px + log_pz - log_qz, axis=0) - np.log(k)
+    return {"elbo": elbo, "iwae": iwae}
 
 
 def build_vae(image_shape=(28, 28, 1), latent_dim=16, widths=(192, 96), seed=None,

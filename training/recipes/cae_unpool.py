@@ -1,0 +1,118 @@
+"""cae_unpool: conv autoencoder with argmax unpooling; its code as features
+for a linear probe, against PCA features of the same size."""
+
+from zoo import backend  # noqa: F401
+
+import numpy as np
+
+import zoo
+from training.recipes import ae_common as ae
+from training.recipes.common import save_result
+from zoo.evaluation.retrieval import plot_embedding_2d
+
+EPOCHS = 5
+BATCH_SIZE = 128
+PROBE_TRAIN = 20000
+
+
+def train(run_dir, epochs=None, seed=0, quick=False):
+    """Train on 55k Fashion-MNIST images with MSE.
+
+    Args:
+        run_dir: the run folder.
+        epochs: override `EPOCHS`.
+        seed: seeds the split, the shuffling and the weights.
+        quick: 2,000 images, 1 epoch, tiny widths.
+    """
+    data = ae.fashion_data(seed, quick)
+    epochs = epochs or (1 if quick else EPOCHS)
+    overrides = dict(zoo.info("cae_unpool").tiny) if quick else {}
+    model = zoo.create("cae_unpool", **overrides)
+    run = ae.fit_autoencoder(model, data["fit"][0], data["val"][0], epochs=epochs,
+                             batch_size=BATCH_SIZE, run_dir=run_dir, seed=seed,
+                             config={"model": "cae_unpool", "quick": quick,
+                                     "batch_size": BATCH_SIZE, **overrides})
+    metrics = evaluate(model, limit=1000 if quick else None)
+    figures(model, data, run_dir)
+    return save_result(
+        run_dir, model, metrics=metrics, seconds=run.seconds, epochs=epochs, seed=seed,
+        dataset=ae.dataset_card(seed, quick),
+        notes={"graphs": "encode (image -> code) and reconstruct only. The decoder unpools "
+                         "at the encoder's argmax positions, so it needs the pooling masks "
+                         "of the image as well as the code: there is no decode graph from "
+                         "the code alone. In Python, unpool_decode(code, images) decodes a "
+                         "code with the masks of given images.",
+               "masks_carry_information": "the masks are a side channel from encoder to "
+                                          "decoder (one bit per pooled position): "
+                                          "masks_only_mse is the test MSE when every code is "
+                                          "replaced by the mean training code",
+               "loss": "MSE per pixel",
+               "input_range": "images in [0, 1]; the Python helpers refuse values outside",
+               "linear_probe": f"sklearn LogisticRegression (max_iter 1000) on standardised "
+                               f"features of {PROBE_TRAIN} training images, accuracy on the "
+                               "test set; PCA features of the same size fitted on the "
+                               "training images",
+               "figures": "samples.png decodes Gaussian samples of the code with the masks "
+                          "of fixed test images (one per row); manifold.png is the 2-D PCA "
+                          "of the test codes"},
+        figures=["reconstructions.png", "samples.png", "manifold.png"],
+    )
+
+
+def linear_probe(train_x, train_y, test_x, test_y):
+    """Test accuracy of a logistic regression on standardised features."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    probe.fit(train_x, train_y)
+    return float(probe.score(test_x, test_y))
+
+
+def evaluate(model, limit=None):
+    """Test MSE vs PCA of the same size, masks-only MSE, linear-probe accuracy.
+
+    Args:
+        model: a trained `UnpoolingAutoencoder`.
+        limit: evaluate on the first `limit` test images only.
+    """
+    data = ae.fashion_data(quick=limit is not None)
+    (x_fit, y_fit), (x, y) = data["fit"], data["test"]
+    x, y = x[:limit], y[:limit]
+    k = model.code_size
+    mean, basis = ae.pca_fit(x_fit, k)
+    test_mse, pca = ae.mse(x, model.reconstruct_images(x)), ae.pca_mse(x, mean, basis)
+    fit_codes = model.encode_images(x_fit[:PROBE_TRAIN])
+    mean_code = np.repeat(fit_codes.mean(0, keepdims=True), len(x), axis=0)
+    masks_only = ae.mse(x, model.unpool_decode(mean_code, x))
+    probe = linear_probe(fit_codes, y_fit[:PROBE_TRAIN], model.encode_images(x), y)
+    pca_probe = linear_probe(ae.pca_codes(x_fit[:PROBE_TRAIN], mean, basis), y_fit[:PROBE_TRAIN],
+                             ae.pca_codes(x, mean, basis), y)
+    return {"test": {"mse": round(test_mse, 5), f"pca{k}_mse": round(pca, 5),
+                     "mse_ratio_to_pca": round(test_mse / pca, 4),
+                     "masks_only_mse": round(masks_only, 5),
+                     "linear_probe_accuracy": round(probe, 4),
+                     f"pca{k}_linear_probe_accuracy": round(pca_probe, 4), "n": int(len(y))}}
+
+
+def figures(model, data, run_dir):
+    """reconstructions.png, samples.png (random codes + real masks), manifold.png."""
+    x, y = data["test"][0][:10], data["test"][1]
+    k = model.code_size
+    mean, basis = ae.pca_fit(data["fit"][0], k)
+    pca_rec = (ae.pca_codes(x, mean, basis) @ basis + mean).reshape(x.shape).clip(0, 1)
+    codes = model.encode_images(data["fit"][0][:10000])
+    mean_code = np.repeat(codes.mean(0, keepdims=True), len(x), axis=0)
+    ae.save_rows(f"{run_dir}/reconstructions.png",
+                 [x, model.reconstruct_images(x), pca_rec, model.unpool_decode(mean_code, x)],
+                 ["test", f"CAE k={k}", f"PCA {k}", "masks only"],
+                 "cae_unpool reconstructions; 'masks only' = mean code + the image's masks")
+    rows = data["test"][0][:10]
+    samples = ae.gaussian_code_samples(codes, 100, seed=0)
+    images = np.repeat(rows, 10, axis=0)  # row r uses the masks of test image r
+    ae.save_grid(f"{run_dir}/samples.png", model.unpool_decode(samples, images),
+                 "cae_unpool: Gaussian code samples decoded with the masks of one test image per row")
+    test_codes = model.encode_images(data["test"][0][:2000])
+    plot_embedding_2d(test_codes, y[:2000], f"{run_dir}/manifold.png",
+                      title="cae_unpool codes (2-D PCA), test images")
