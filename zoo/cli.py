@@ -87,6 +87,25 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pull", help="download and verify a model's published files")
     p.add_argument("name")
     p.set_defaults(func=cmd_pull)
+
+    p = sub.add_parser("gallery", help="enroll people and identify images (1:N, open set)")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for action, text in (("enroll", "embed images and add them to a person"),
+                         ("identify", "name the person in each image, or 'unknown'"),
+                         ("list", "the enrolled people and their image counts"),
+                         ("remove", "forget a person")):
+        a = actions.add_parser(action, help=text)
+        a.add_argument("--gallery", type=Path, required=True, help="the gallery folder")
+        if action == "enroll":
+            a.add_argument("--model", help="model NAME or artifact DIR (needed for a new gallery)")
+        if action in ("enroll", "remove"):
+            a.add_argument("--person", required=True)
+        if action == "identify":
+            a.add_argument("--top-k", type=int, default=1, help="candidates shown per image")
+        if action in ("enroll", "identify"):
+            a.add_argument("images", nargs="+", type=Path,
+                           help=".npy arrays (H,W) or (N,H,W), or image files")
+        a.set_defaults(func=cmd_gallery)
     return parser
 
 
@@ -169,6 +188,48 @@ def cmd_pull(args):
     from zoo import hub
 
     print(hub.pull(zoo.info(args.name)))
+
+
+def cmd_gallery(args):
+    """`zoo gallery enroll|identify|list|remove`; the folder records its model."""
+    from zoo.retrieval import Gallery, read_images
+
+    folder, exists = args.gallery, (args.gallery / "gallery.json").exists()
+    if args.action == "enroll":
+        if exists:
+            from zoo import runtime
+
+            # load() refuses a --model other than the one the gallery was built with.
+            embedder = runtime.load(args.model) if args.model else None
+            gallery = Gallery.load(folder, embedder, load_model=embedder is None)
+        elif args.model is None:
+            raise ValueError(f"{folder} holds no gallery yet; pass --model NAME|DIR to create "
+                             "one. Received: --model=None")
+        else:
+            gallery = Gallery.from_model(args.model)
+        batches = [read_images(path) for path in args.images]
+        added = sum(gallery.enroll(args.person, images) for images in batches)
+        gallery.save(folder)
+        print(f"enrolled {added} image(s) of {args.person}; "
+              f"{len(gallery)} people, {gallery.num_images} images in {folder}")
+    elif args.action == "identify":
+        gallery = Gallery.load(folder, load_model=True)
+        for path in args.images:
+            images = read_images(path)
+            matches = gallery.identify(images, top_k=args.top_k)
+            for i, match in enumerate(matches):
+                name = f"{path}[{i}]" if images.ndim > 2 else str(path)
+                print(f"{name} {match.person} {match.score:.4f}")
+                for person, score in match.candidates[1:]:
+                    print(f"  {person} {score:.4f}")
+    elif args.action == "list":
+        for person, count in Gallery.load(folder).people():
+            print(f"{person} {count}")
+    else:
+        gallery = Gallery.load(folder)
+        removed = gallery.remove(args.person)
+        gallery.save(folder)
+        print(f"removed {args.person} ({removed} image(s)); {len(gallery)} people left")
 
 
 if __name__ == "__main__":

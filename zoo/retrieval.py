@@ -1,0 +1,676 @@
+"""An identity gallery: enroll people, then identify (1:N, open set) or verify (1:1).
+
+    gallery = Gallery.from_model("saved_models/siamese_contrastive")
+    gallery.enroll("alice", alice_images)
+    match = gallery.identify(probe_images)[0]   # Match(person, score, candidates)
+    gallery.save("galleries/office")            # Gallery.load("galleries/office", load_model=True)
+
+Scores are in the units of the model card: the cosine similarity for
+`distance="cosine"` (higher = closer, threshold direction "greater") and the
+Euclidean distance for `distance="euclidean"` (lower = closer, direction
+"less"). Ranking follows that direction everywhere. A person's score is the
+best score over all of their enrolled images (nearest neighbour).
+
+Search is exact: NumPy matrix products in float64, or faiss flat indexes
+(`IndexFlatIP` on unit vectors, `IndexFlatL2`) in float32 when `faiss_above`
+is set, the gallery holds more vectors than that and faiss is importable.
+Both give the same people in the same order (barring exact ties); scores
+agree to ~1e-6, so only a score within that of the threshold may decide
+differently.
+
+Importing this module imports NumPy only: the runtime (onnxruntime) and faiss
+are imported when first used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import io
+import json
+import re
+from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from zoo.io import atomic_write_bytes, atomic_write_text, sha256_file
+
+__all__ = ["UNKNOWN", "Gallery", "GalleryError", "Match", "UnknownPersonError", "read_images"]
+
+UNKNOWN = "unknown"
+SCHEMA = 1
+GALLERY_JSON = "gallery.json"
+DISTANCES = {"cosine": "greater", "euclidean": "less"}  # distance -> its score direction
+_ARRAY_NAME = re.compile(r"^embeddings-[0-9a-f]{12}\.npy$")
+_BLOCK_ELEMENTS = 1 << 22  # query-block size x gallery size per NumPy score matrix (32 MB)
+
+
+class GalleryError(Exception):
+    """A gallery cannot be used as asked: empty, no embedder, bad or corrupt files."""
+
+
+class UnknownPersonError(GalleryError, LookupError):
+    """A person who is not enrolled."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Match:
+    """The identification of one query.
+
+    Attributes:
+        person: the best candidate if its score passes the threshold (or if
+            the gallery has no threshold), else `UNKNOWN`.
+        score: the best candidate's score, also when `person` is `UNKNOWN`.
+        candidates: up to `top_k` `(person, score)` pairs, best first.
+    """
+
+    person: str
+    score: float
+    candidates: tuple
+
+    @property
+    def is_known(self) -> bool:
+        return self.person != UNKNOWN
+
+
+@dataclasses.dataclass(frozen=True)
+class _Index:
+    """The enrolled vectors, one contiguous block per person (people sorted)."""
+
+    matrix: np.ndarray  # [M, D] float32
+    people: tuple  # [P] names
+    starts: np.ndarray  # [P] first row of each person
+    owner: np.ndarray  # [M] person index of each row
+    max_count: int
+
+
+class Gallery:
+    """Embeddings of enrolled people, searched by nearest neighbour.
+
+    Args:
+        embedder: any object with `embed(images) -> [N, D]`, e.g. a
+            `zoo.runtime.RuntimeModel`; None for a gallery fed with
+            `enroll_embeddings` / `identify_embeddings` only.
+        distance: "cosine" (scores are similarities) or "euclidean" (scores
+            are distances).
+        threshold: the score a best candidate must pass to be identified;
+            None means closed set: `identify` never answers `UNKNOWN`. A card
+            threshold is calibrated for 1:1 pairs; in 1:N every enrolled
+            person is one more chance of a false accept, so recalibrate large
+            galleries (e.g. `zoo.evaluation.open_set_dir_at_far`).
+        direction: "greater" (cosine) or "less" (euclidean); None derives it
+            from `distance`. Given, it must agree with `distance`.
+        faiss_above: search with faiss when the gallery holds more than this
+            many vectors and faiss is importable; None always uses NumPy.
+    """
+
+    def __init__(self, embedder=None, *, distance="cosine", threshold=None, direction=None,
+                 faiss_above=None):
+        if distance not in DISTANCES:
+            raise ValueError(f"distance must be one of {tuple(DISTANCES)}. "
+                             f"Received: distance={distance!r}")
+        natural = DISTANCES[distance]
+        if direction is not None and direction != natural:
+            kind = "similarities (higher" if natural == "greater" else "distances (lower"
+            raise ValueError(
+                f"With distance={distance!r} scores are {kind} = closer), so direction must "
+                f"be {natural!r} or None. Received: direction={direction!r}")
+        if faiss_above is not None and (isinstance(faiss_above, bool)
+                                        or not isinstance(faiss_above, int) or faiss_above < 0):
+            raise ValueError("faiss_above must be a non-negative int or None. "
+                             f"Received: faiss_above={faiss_above!r}")
+        if embedder is not None and not callable(getattr(embedder, "embed", None)):
+            raise ValueError("embedder must have an `embed(images) -> [N, D]` method. "
+                             f"Received: embedder={embedder!r}")
+        self.embedder = embedder
+        self.distance = distance
+        self.direction = natural
+        self.threshold = threshold
+        self.faiss_above = faiss_above
+        self.model = _model_info(embedder)
+        self._rows = {}  # person -> [n, D] float32 (unit rows for cosine)
+        self._dim = None
+        self._cache = {}
+
+    # -- construction -------------------------------------------------------
+
+    @classmethod
+    def from_model(cls, name_or_dir, *, threshold="card", faiss_above=None,
+                   intra_op_num_threads=None) -> Gallery:
+        """A gallery embedding with a published ONNX model (`zoo.runtime`).
+
+        Args:
+            name_or_dir: an artifact folder or a registry name.
+            threshold: "card" takes value and direction from the card; None
+                makes a closed-set gallery; a number replaces the value.
+            faiss_above: see `Gallery`.
+            intra_op_num_threads: onnxruntime threads per operator.
+        """
+        from zoo import runtime
+
+        model = runtime.load(name_or_dir, intra_op_num_threads=intra_op_num_threads)
+        if "embed" not in model.graphs or model.distance not in DISTANCES:
+            raise GalleryError(
+                f"A gallery needs an 'embed' graph and a card 'distance'; {model.name!r} has "
+                f"graphs={list(model.graphs)}, distance={model.distance!r}. Pick an embedding "
+                f"model (`zoo list --task embedding`). Received: name_or_dir={str(name_or_dir)!r}")
+        rule = model.threshold if threshold == "card" else None
+        if rule is not None and rule["direction"] != DISTANCES[model.distance]:
+            raise GalleryError(
+                f"The card threshold of {model.name!r} has direction {rule['direction']!r}, so it "
+                f"scores something other than the {model.distance} of embeddings. Pass "
+                f"threshold=None (closed set) or a value. Received: threshold={rule!r}")
+        value = rule["value"] if rule is not None else (None if threshold == "card" else threshold)
+        gallery = cls(model, distance=model.distance, threshold=value, faiss_above=faiss_above)
+        if Path(name_or_dir).is_dir():
+            gallery.model["source"] = str(Path(name_or_dir).resolve())
+        return gallery
+
+    @property
+    def threshold(self):
+        """The decision threshold (a float), or None for a closed set."""
+        return self._threshold
+
+    @threshold.setter
+    def threshold(self, value):
+        if value is not None and (isinstance(value, bool)
+                                  or not isinstance(value, (int, float, np.number))
+                                  or not np.isfinite(value)):
+            raise ValueError("threshold must be a finite number or None. "
+                             f"Received: threshold={value!r}")
+        self._threshold = None if value is None else float(value)
+
+    # -- enrolment ----------------------------------------------------------
+
+    def enroll(self, person, images) -> int:
+        """Embed `images` and add them to `person` (created if new).
+
+        Args:
+            person: a non-empty name; not "unknown", no control characters.
+            images: whatever the embedder takes, e.g. (H, W) or (N, H, W)
+                uint8 for a runtime model. Its errors (wrong size, channels,
+                range) are raised unchanged.
+
+        Returns:
+            The number of images added.
+        """
+        _check_person(person)
+        return self.enroll_embeddings(person, self._embed(images))
+
+    def enroll_embeddings(self, person, embeddings) -> int:
+        """Add precomputed `embeddings` [N, D] (or one [D]) to `person`."""
+        _check_person(person)
+        rows = self._vectors(embeddings, "embeddings")
+        old = self._rows.get(person)
+        self._rows[person] = rows if old is None else np.concatenate([old, rows])
+        self._dim = rows.shape[1]
+        self._cache.clear()
+        return rows.shape[0]
+
+    def remove(self, person) -> int:
+        """Forget `person`; returns the number of images removed."""
+        rows = self._rows.pop(self._known(person))
+        if not self._rows:
+            self._dim = None
+        self._cache.clear()
+        return rows.shape[0]
+
+    def people(self) -> list:
+        """`[(person, image count)]`, sorted by name."""
+        return [(p, self._rows[p].shape[0]) for p in sorted(self._rows)]
+
+    def __len__(self):
+        """The number of enrolled people (see `num_images` for vectors)."""
+        return len(self._rows)
+
+    def __contains__(self, person):
+        return person in self._rows
+
+    @property
+    def num_images(self) -> int:
+        return sum(r.shape[0] for r in self._rows.values())
+
+    @property
+    def backend(self) -> str:
+        """"faiss" or "numpy": what `identify` uses at the current size."""
+        use = self.faiss_above is not None and self.num_images > self.faiss_above
+        return "faiss" if use and _faiss() is not None else "numpy"
+
+    def __repr__(self):
+        rule = "closed set" if self.threshold is None else f"{self.direction} {self.threshold:g}"
+        return (f"Gallery(people={len(self)}, images={self.num_images}, "
+                f"distance={self.distance!r}, threshold={rule}, backend={self.backend!r})")
+
+    # -- search -------------------------------------------------------------
+
+    def identify(self, images, top_k=1) -> list:
+        """Identify each image among the enrolled people (1:N).
+
+        Args:
+            images: a batch the embedder takes.
+            top_k: candidates per query, capped at the number of people.
+
+        Returns:
+            One `Match` per image.
+        """
+        top_k = _check_top_k(top_k)
+        self._index()  # an empty gallery fails before the embedder runs
+        return self.identify_embeddings(self._embed(images), top_k)
+
+    def identify_embeddings(self, embeddings, top_k=1) -> list:
+        """`identify` for precomputed query embeddings [N, D] (or one [D])."""
+        top_k = _check_top_k(top_k)
+        index = self._index()
+        queries = self._vectors(embeddings, "query embeddings")
+        k = min(top_k, len(index.people))
+        search = self._search_faiss if self.backend == "faiss" else self._search_numpy
+        ranked, scores = search(index, queries, k)
+        return [self._match(index.people, r, s) for r, s in zip(ranked, scores)]
+
+    def verify(self, image, person) -> tuple:
+        """Is `image` `person`? (1:1 against that person's enrolled images.)
+
+        Args:
+            image: one image the embedder takes.
+            person: an enrolled name.
+
+        Returns:
+            `(score, is_match)`: the best score over the person's images and
+            whether it passes the threshold.
+        """
+        self._known(person)
+        self._require_threshold()
+        return self.verify_embedding(self._embed(image), person)
+
+    def verify_embedding(self, embedding, person) -> tuple:
+        """`verify` for one precomputed embedding [D] (or [1, D])."""
+        rows = self._rows[self._known(person)]
+        query = self._vectors(embedding, "embedding")
+        if query.shape[0] != 1:
+            raise ValueError("verify takes one image; use identify for a batch. "
+                             f"Received: {query.shape[0]} embeddings")
+        self._require_threshold()
+        scores = _scores(query.astype(np.float64), rows.astype(np.float64), self.distance)[0]
+        score = float(scores.max() if self.direction == "greater" else scores.min())
+        return score, self._passes(score)
+
+    def _search_numpy(self, index, queries, k):
+        gallery = index.matrix.astype(np.float64)
+        block = max(1, _BLOCK_ELEMENTS // gallery.shape[0])
+        reduce = np.maximum if self.direction == "greater" else np.minimum
+        ranked, scores = [], []
+        for start in range(0, queries.shape[0], block):
+            s = _scores(queries[start:start + block].astype(np.float64), gallery, self.distance)
+            per_person = reduce.reduceat(s, index.starts, axis=1)  # [b, P]
+            top = _top_k(per_person, k, self.direction)
+            ranked.append(top)
+            scores.append(np.take_along_axis(per_person, top, axis=1))
+        return np.concatenate(ranked), np.concatenate(scores)
+
+    def _search_faiss(self, index, queries, k):
+        faiss_index = self._cache.get("faiss")
+        if faiss_index is None:
+            faiss = _faiss()
+            faiss_index = (faiss.IndexFlatIP if self.distance == "cosine" else faiss.IndexFlatL2)(
+                index.matrix.shape[1])
+            faiss_index.add(np.ascontiguousarray(index.matrix, dtype=np.float32))
+            self._cache["faiss"] = faiss_index
+        # A person's best vector ranks before their others, so the first k
+        # distinct owners are the top-k people; this many vectors always hold k.
+        n = min(index.matrix.shape[0], (k - 1) * index.max_count + 1)
+        values, rows = faiss_index.search(np.ascontiguousarray(queries, dtype=np.float32), n)
+        if self.distance == "euclidean":
+            values = np.sqrt(np.maximum(values, 0.0))  # IndexFlatL2 returns squared distances
+        ranked = np.empty((queries.shape[0], k), dtype=np.int64)
+        scores = np.empty((queries.shape[0], k))
+        for q in range(queries.shape[0]):
+            owners = index.owner[rows[q]]
+            _, first = np.unique(owners, return_index=True)
+            first = np.sort(first)[:k]
+            ranked[q], scores[q] = owners[first], values[q, first]
+        return ranked, scores
+
+    def _match(self, people, ranked, scores):
+        candidates = tuple((people[i], float(s)) for i, s in zip(ranked, scores))
+        best, score = candidates[0]
+        return Match(best if self._passes(score) else UNKNOWN, score, candidates)
+
+    def _require_threshold(self):
+        if self.threshold is None:
+            raise ValueError("This gallery has no threshold, so a 1:1 match cannot be decided. "
+                             "Set gallery.threshold (or create it from a card with one). "
+                             "Received: threshold=None")
+
+    def _passes(self, score) -> bool:
+        if self.threshold is None:
+            return True
+        return score >= self.threshold if self.direction == "greater" else score <= self.threshold
+
+    def _index(self) -> _Index:
+        if not self._rows:
+            raise GalleryError("The gallery is empty: enroll people before identifying. "
+                               "Received: 0 people")
+        if "index" not in self._cache:
+            people = tuple(sorted(self._rows))
+            counts = np.array([self._rows[p].shape[0] for p in people])
+            self._cache["index"] = _Index(
+                matrix=np.concatenate([self._rows[p] for p in people]),
+                people=people,
+                starts=np.concatenate([[0], np.cumsum(counts)[:-1]]),
+                owner=np.repeat(np.arange(len(people)), counts),
+                max_count=int(counts.max()))
+        return self._cache["index"]
+
+    # -- validation ---------------------------------------------------------
+
+    def _embed(self, images) -> np.ndarray:
+        if self.embedder is None:
+            raise GalleryError(
+                "This gallery has no embedder, so it cannot embed images. Pass embedder= "
+                "(or load_model=True to Gallery.load), or use the *_embeddings methods. "
+                "Received: embedder=None")
+        if _is_empty(images):
+            raise ValueError("images is empty; pass at least one image. "
+                             f"Received: images with shape={np.shape(images)}")
+        return self.embedder.embed(images)
+
+    def _vectors(self, embeddings, name) -> np.ndarray:
+        """Checked float32 rows [N, D], unit length for cosine."""
+        x = np.asarray(embeddings)
+        if x.ndim == 1:
+            x = x[None]
+        if x.dtype.kind not in "uif" or x.ndim != 2 or 0 in x.shape:
+            raise ValueError(f"{name} must be a non-empty numeric array [N, D]. "
+                             f"Received: shape={x.shape}, dtype={x.dtype}")
+        if self._dim is not None and x.shape[1] != self._dim:
+            raise ValueError(f"{name} must have width {self._dim}, like the enrolled ones; "
+                             f"use the same model. Received: shape={x.shape}")
+        x = x.astype(np.float64)
+        if not np.isfinite(x).all():
+            raise ValueError(f"{name} must be finite (no NaN or inf); check the embedder. "
+                             f"Received: {int((~np.isfinite(x)).sum())} non-finite values")
+        if self.distance == "cosine":
+            norms = np.linalg.norm(x, axis=1, keepdims=True)
+            if (norms == 0).any():
+                zero = np.flatnonzero(norms[:, 0] == 0)[:8]
+                raise ValueError(f"{name} must not hold a zero vector: it has no cosine "
+                                 f"similarity. Received: zero rows {zero}")
+            x = x / norms
+        return x.astype(np.float32)
+
+    def _known(self, person):
+        if person not in self._rows:
+            close = difflib.get_close_matches(str(person), list(self._rows), n=3)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise UnknownPersonError(
+                f"{person!r} is not enrolled.{hint} Enrolled: {_short_list(sorted(self._rows))}. "
+                f"Received: person={person!r}")
+        return person
+
+    # -- persistence --------------------------------------------------------
+
+    def save(self, folder) -> Path:
+        """Write the gallery to `folder` (created if missing).
+
+        Files: `embeddings-<sha12>.npy` (float32 [M, D], rows grouped by
+        person, sorted) and then `gallery.json`, which holds the array's
+        sha256. Both writes are atomic and the array name is new for new
+        content, so a crash at any point leaves the previous gallery
+        loadable; older arrays are deleted only after the json is in place.
+
+        Args:
+            folder: the gallery folder.
+        """
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        people = sorted(self._rows)
+        dim = self._dim or 0
+        matrix = (np.concatenate([self._rows[p] for p in people]) if people
+                  else np.zeros((0, dim), np.float32))
+        buffer = io.BytesIO()
+        np.save(buffer, matrix, allow_pickle=False)
+        data = buffer.getvalue()
+        digest = hashlib.sha256(data).hexdigest()
+        array_file = f"embeddings-{digest[:12]}.npy"
+        record = {
+            "schema": SCHEMA,
+            "distance": self.distance,
+            "threshold": self.threshold,
+            "direction": self.direction,
+            "model": self.model,
+            "dim": dim,
+            "people": {p: self._rows[p].shape[0] for p in people},
+            "embeddings": {"file": array_file, "sha256": digest, "bytes": len(data),
+                           "dtype": "float32", "shape": list(matrix.shape)},
+            "labels": [p for p in people for _ in range(self._rows[p].shape[0])],
+        }
+        with _locked(folder):
+            atomic_write_bytes(folder / array_file, data)
+            atomic_write_text(folder / GALLERY_JSON, json.dumps(record, indent=1) + "\n")
+            for old in folder.glob("embeddings-*.npy"):
+                if old.name != array_file:
+                    old.unlink(missing_ok=True)
+        return folder
+
+    @classmethod
+    def load(cls, folder, embedder=None, *, load_model=False, faiss_above=None) -> Gallery:
+        """Read a gallery written by `save`, checking every file.
+
+        Args:
+            folder: the gallery folder.
+            embedder: an embedder for `enroll` / `identify` / `verify`; a
+                runtime model must be the one the gallery was built with.
+            load_model: build the embedder from the recorded model instead.
+            faiss_above: see `Gallery`.
+        """
+        folder = Path(folder)
+        record = _read_record(folder)
+        model = record["model"]
+        if load_model:
+            if embedder is not None or not model:
+                raise GalleryError(
+                    f"load_model=True needs a gallery that records its model and no embedder. "
+                    f"Received: model={model!r}, embedder={embedder!r}")
+            from zoo import runtime
+
+            source = model.get("source") or model["name"]
+            embedder = runtime.load(source if Path(source).is_dir() else model["name"])
+        _check_same_model(model, _model_info(embedder), folder)
+        gallery = cls(embedder, distance=record["distance"], threshold=record["threshold"],
+                      faiss_above=faiss_above)
+        gallery.model = model
+        matrix = _read_matrix(folder, record)
+        rows = {}
+        for i, person in enumerate(record["labels"]):
+            rows.setdefault(person, []).append(i)
+        gallery._rows = {person: matrix[index] for person, index in rows.items()}
+        gallery._dim = matrix.shape[1] if matrix.shape[0] else None
+        return gallery
+
+
+def read_images(path) -> np.ndarray:
+    """The images of one file: `.npy` as stored, other files via Pillow as
+    grayscale uint8 (H, W).
+
+    Args:
+        path: a `.npy` file ((H, W) or (N, H, W), uint8 or float in [0, 1])
+            or an image file Pillow can open (PNG, JPEG, ...).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise GalleryError(f"No image file at {str(path)!r}. Received: path={str(path)!r}")
+    if path.suffix.lower() == ".npy":
+        try:
+            return np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as error:
+            raise ValueError(f"{str(path)!r} is not a readable .npy array ({error}). Save images "
+                             "with np.save(path, uint8_array).") from None
+    try:
+        from PIL import Image
+    except ImportError:
+        raise GalleryError(f"Reading {str(path)!r} needs Pillow (`pip install pillow`); "
+                           "or save the images as .npy.") from None
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("L"), dtype=np.uint8)
+    except OSError as error:  # PIL.UnidentifiedImageError is an OSError
+        raise ValueError(f"{str(path)!r} is not an image Pillow can read ({error}). Pass PNG, "
+                         "JPEG or .npy files.") from None
+
+
+# -- helpers --------------------------------------------------------------------
+
+
+def _scores(queries, gallery, distance) -> np.ndarray:
+    """[Q, M] cosine similarities of unit rows, or Euclidean distances."""
+    products = queries @ gallery.T
+    if distance == "cosine":
+        return products
+    squared = (queries * queries).sum(1)[:, None] + (gallery * gallery).sum(1)[None] - 2 * products
+    return np.sqrt(np.maximum(squared, 0.0))
+
+
+def _top_k(scores, k, direction) -> np.ndarray:
+    """Column indices of the k best scores per row, best first; ties by column."""
+    key = -scores if direction == "greater" else scores
+    if k < key.shape[1]:
+        top = np.sort(np.argpartition(key, k - 1, axis=1)[:, :k], axis=1)
+    else:
+        top = np.broadcast_to(np.arange(key.shape[1]), key.shape)
+    order = np.argsort(np.take_along_axis(key, top, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1)
+
+
+def _faiss():
+    try:
+        import faiss
+    except ImportError:
+        return None
+    return faiss
+
+
+def _model_info(embedder):
+    """{"name", "version", "source", "card_sha256"} of a runtime model, else None."""
+    card, folder = getattr(embedder, "card", None), getattr(embedder, "folder", None)
+    if not isinstance(card, dict) or folder is None or not (Path(folder) / "card.json").is_file():
+        return None
+    return {"name": card.get("name"), "version": card.get("version"), "source": card.get("name"),
+            "card_sha256": sha256_file(Path(folder) / "card.json")}
+
+
+def _check_same_model(recorded, actual, folder):
+    if recorded and actual and recorded.get("card_sha256") != actual["card_sha256"]:
+        raise GalleryError(
+            f"The gallery in {str(folder)!r} was enrolled with {recorded.get('name')!r} "
+            f"{recorded.get('version')} (card sha256 {str(recorded.get('card_sha256'))[:12]}), "
+            f"not this model's card ({actual['card_sha256'][:12]}); its embeddings do not "
+            f"compare. Use the same model or enroll a new gallery. Received: model={actual!r}")
+
+
+def _check_person(person):
+    if not isinstance(person, str) or not person.strip() or person != person.strip() \
+            or any(not c.isprintable() for c in person) or person == UNKNOWN:
+        raise ValueError(
+            f"person must be a non-empty name without surrounding spaces or control "
+            f"characters, and not {UNKNOWN!r} (the open-set answer). Received: person={person!r}")
+
+
+def _check_top_k(top_k) -> int:
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+        raise ValueError(f"top_k must be a positive int. Received: top_k={top_k!r}")
+    return int(top_k)
+
+
+def _is_empty(images) -> bool:
+    try:
+        return len(images) == 0 or np.size(images) == 0
+    except (TypeError, ValueError):
+        return False  # not sized or ragged: let the embedder judge it
+
+
+def _short_list(names, n=10):
+    shown = ", ".join(repr(p) for p in names[:n])
+    return f"[{shown}{', ...' if len(names) > n else ''}] ({len(names)} people)"
+
+
+@contextmanager
+def _locked(folder):
+    """An exclusive lock on `folder` for one save, where the OS has flock.
+
+    Two concurrent savers then never delete each other's current array;
+    the last one wins."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(folder / ".gallery.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _corrupt(path, what):
+    return GalleryError(
+        f"{str(path)!r} {what}. Nothing was changed on disk. Restore the folder from a backup, "
+        f"or delete it and enroll again.")
+
+
+def _read_record(folder) -> dict:
+    path = folder / GALLERY_JSON
+    if not path.is_file():
+        raise GalleryError(
+            f"No gallery at {str(folder)!r} (no {GALLERY_JSON}). Create one with `zoo gallery "
+            f"enroll --gallery DIR --model NAME ...` or Gallery.save. "
+            f"Received: folder={str(folder)!r}")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise _corrupt(path, f"is not valid JSON ({error}); it is corrupt or truncated") from None
+    problem = _record_problem(record)
+    if problem:
+        raise _corrupt(path, f"is not a schema-{SCHEMA} gallery: {problem}")
+    return record
+
+
+def _record_problem(record):
+    if not isinstance(record, dict) or record.get("schema") != SCHEMA:
+        return f"schema={record.get('schema') if isinstance(record, dict) else record!r}"
+    entry, labels, people = record.get("embeddings"), record.get("labels"), record.get("people")
+    checks = {
+        "distance": record.get("distance") in DISTANCES,
+        "direction": record.get("direction") == DISTANCES.get(record.get("distance")),
+        "threshold": record.get("threshold") is None
+        or isinstance(record["threshold"], (int, float)),
+        "model": record.get("model") is None or isinstance(record["model"], dict),
+        "embeddings": isinstance(entry, dict) and isinstance(entry.get("file"), str)
+        and bool(_ARRAY_NAME.match(entry["file"])) and isinstance(entry.get("sha256"), str)
+        and isinstance(entry.get("shape"), list) and len(entry["shape"]) == 2,
+        "labels": isinstance(labels, list) and all(isinstance(x, str) for x in labels),
+        "people": isinstance(people, dict)
+        and isinstance(labels, list) and people == dict(Counter(labels)),
+    }
+    bad = [key for key, ok in checks.items() if not ok]
+    return f"bad or inconsistent {bad}" if bad else None
+
+
+def _read_matrix(folder, record) -> np.ndarray:
+    entry = record["embeddings"]
+    path = folder / entry["file"]
+    if not path.is_file():
+        raise _corrupt(folder / GALLERY_JSON, f"names {entry['file']!r}, which is missing")
+    actual = sha256_file(path)
+    if actual != entry["sha256"]:
+        raise _corrupt(path, f"does not match its sha256 in {GALLERY_JSON} (expected "
+                             f"{entry['sha256']}, got {actual}); it is corrupt or truncated")
+    matrix = np.load(path, allow_pickle=False)
+    if matrix.dtype != np.float32 or list(matrix.shape) != entry["shape"] \
+            or matrix.shape[0] != len(record["labels"]):
+        raise _corrupt(path, f"holds {matrix.dtype} {matrix.shape}, not float32 "
+                             f"{entry['shape']} with one row per label")
+    return matrix
