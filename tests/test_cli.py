@@ -22,7 +22,7 @@ def _one_line_error(result):
     return lines[0]
 
 
-@pytest.mark.parametrize("command", ["", "list", "info", "train", "eval", "export", "check", "pull"])
+@pytest.mark.parametrize("command", ["", "list", "info", "train", "eval", "export", "check", "pull", "gallery"])
 def test_help(command):
     result = zoo_cli(*([command] if command else []), "--help")
     assert result.returncode == 0 and "usage: zoo" in result.stdout
