@@ -26,6 +26,7 @@ import keras
 import numpy as np
 from keras import layers
 
+import zoo
 from benchmarks.common import card, markdown
 from training.recipes import ae_common as ae
 from zoo.io import atomic_write_text
@@ -38,6 +39,9 @@ ANOMALY_EPOCHS = 8
 ORL_SIZE = (56, 46)
 ORL_CODE = 32
 ORL_EPOCHS = 300
+# IWAE-1000 through the keras.io conv decoder costs ~22M MACs per sample:
+# both VAEs are compared on the first 200 test images.
+BASELINE_IWAE_IMAGES = 200
 
 
 # --- the keras.io VAE recipe ------------------------------------------------
@@ -103,6 +107,15 @@ def vae_baseline(seconds, iwae_images, iwae_k, seed=0):
             "images_seen": stop.batches * 128}
 
 
+def published_vae_iwae(images, k, seed=2):
+    """IWAE-k of the published (or trained) `vae` on the first test images."""
+    from training.recipes.common import load_run_model
+
+    model = zoo.load("vae") if zoo.info("vae").pretrained else load_run_model(RUN_DIR.parent / "vae")
+    x = ae.fashion_data()["test"][0][:images]
+    return float(model.log_likelihood(x, k=k, seed=seed)["iwae"].mean())
+
+
 # --- likelihood anomaly scoring ---------------------------------------------
 
 
@@ -160,9 +173,9 @@ def baselines(fresh=False):
         cached = json.loads(path.read_text())
         if cached.get("vae_seconds") == seconds:
             return cached
-    iwae_images = vae.get("iwae_images", 2000)
     results = {"vae_seconds": seconds,
-               "keras_io_vae": vae_baseline(seconds or 60, iwae_images, 1000),
+               "keras_io_vae": vae_baseline(seconds or 60, BASELINE_IWAE_IMAGES, 1000),
+               "vae_iwae_subset": published_vae_iwae(BASELINE_IWAE_IMAGES, 1000),
                "anomaly_auroc": anomaly_auroc(),
                "orl": orl_retrieval()}
     RUN_DIR.mkdir(parents=True, exist_ok=True)
@@ -221,9 +234,11 @@ def table(results):
         f"{_fmt(vae.get('elbo'), 2)} vs {_fmt(base.get('elbo'), 2)} "
         f"({_fmt(base.get('train_seconds'), 0)} s, {base.get('images_seen', '-')} images seen)",
         None if not base else vae.get("elbo", -np.inf) > base["elbo"])
-    row(f"vae IWAE k=1000, nats/image (first {vae.get('iwae_images', '-')} test images)",
-        "> keras.io VAE", f"{_fmt(vae.get('iwae_k1000'), 2)} vs {_fmt(base.get('iwae'), 2)}",
-        None if not base else vae.get("iwae_k1000", -np.inf) > base["iwae"])
+    ours = results.get("vae_iwae_subset")
+    row(f"vae IWAE k=1000, nats/image (first {BASELINE_IWAE_IMAGES} test images; card: "
+        f"{_fmt(vae.get('iwae_k1000'), 2)} on {vae.get('iwae_images', '-')})",
+        "> keras.io VAE", f"{_fmt(ours, 2)} vs {_fmt(base.get('iwae'), 2)}",
+        None if ours is None or not base else ours > base["iwae"])
     auroc = {int(k): v for k, v in results.get("anomaly_auroc", {}).items()}
     if auroc:
         met = [c for c, v in auroc.items() if v >= 0.85]

@@ -52,7 +52,8 @@ def train(run_dir, epochs=None, seed=0, quick=False, exclude_class=None, measure
         notes={"likelihood": LIKELIHOOD,
                "loss": "negative ELBO per image in nats: Bernoulli NLL summed over pixels "
                        "(BernoulliNLL compile loss) + KL(q(z|x) || N(0, I)) (KLDivergence "
-                       "layer, add_loss in training only); one reparameterised sample",
+                       "layer, add_loss in training only); one reparameterised sample. "
+                       "val_loss in history.csv is the reconstruction term only (no KL)",
                "elbo": "test_elbo: mean over all test images of E_q[log p(x|z)] (1 sample) "
                        "- analytic KL, in nats per image (higher is better)",
                "iwae": f"iwae_k{IWAE_K}: importance-weighted bound with k={IWAE_K} samples on "
