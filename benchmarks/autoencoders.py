@@ -227,7 +227,9 @@ def table(results):
         None if r is None else abs(r - 1) <= 0.01)
     row("ae_linear largest principal angle to the PCA-32 subspace", "reported",
         f"{_fmt(lin.get('max_principal_angle_deg'), 2)} deg (median "
-        f"{_fmt(lin.get('median_principal_angle_deg'), 2)} deg)", None)
+        f"{_fmt(lin.get('median_principal_angle_deg'), 2)} deg; top-31 PCs within "
+        f"{_fmt(lin.get('max_angle_top31_pcs_deg'), 2)} deg; lambda32 / lambda33 = "
+        f"{_fmt(lin.get('eigenvalue_ratio_32_33'))})", None)
     base = results.get("keras_io_vae", {})
     row("vae test ELBO, nats/image (10,000 images)",
         "> keras.io VAE (latent 2) trained for the same time",

@@ -3,6 +3,7 @@ the closed-form PCA / truncated-SVD solution (`from_svd`)."""
 
 from zoo import backend  # noqa: F401
 
+import keras
 import numpy as np
 from scipy.linalg import subspace_angles
 
@@ -13,10 +14,12 @@ from zoo.models.autoencoders import from_svd
 
 EPOCHS = 30
 BATCH_SIZE = 128
+LEARNING_RATE = 1e-3
 
 
 def train(run_dir, epochs=None, seed=0, quick=False):
-    """Train the linear AE (mean set from the training images, then Adam on MSE).
+    """Train the linear AE (mean set from the training images, then Adam with
+    cosine decay on MSE).
 
     Args:
         run_dir: the run folder.
@@ -29,6 +32,11 @@ def train(run_dir, epochs=None, seed=0, quick=False):
     overrides = dict(zoo.info("ae_linear").tiny) if quick else {}
     model = zoo.create("ae_linear", **overrides)
     model.set_mean(ae.flat(data["fit"][0]).mean(axis=0))
+    # Cosine decay to 0: at a constant rate, Adam's noise keeps rotating the
+    # directions near the (nearly degenerate) 32nd eigenvalue.
+    steps = epochs * -(-len(data["fit"][0]) // BATCH_SIZE)
+    model.compile(optimizer=keras.optimizers.Adam(
+        keras.optimizers.schedules.CosineDecay(LEARNING_RATE, steps)), loss="mse")
     run = ae.fit_autoencoder(model, data["fit"][0], data["val"][0], epochs=epochs,
                              batch_size=BATCH_SIZE, run_dir=run_dir, seed=seed,
                              config={"model": "ae_linear", "quick": quick,
@@ -38,12 +46,16 @@ def train(run_dir, epochs=None, seed=0, quick=False):
     return save_result(
         run_dir, model, metrics=metrics, seconds=run.seconds, epochs=epochs, seed=seed,
         dataset=ae.dataset_card(seed, quick),
-        notes={"loss": "MSE per pixel; encoder and decoder are bias-free Dense layers on "
+        notes={"optimizer": f"Adam, cosine decay from {LEARNING_RATE} to 0 over {epochs} epochs",
+               "loss": "MSE per pixel; encoder and decoder are bias-free Dense layers on "
                        "pixels centred by the training mean (a non-trainable PixelMean weight)",
                "input_range": "images in [0, 1]; the Python helpers refuse values outside",
                "principal_angles": "scipy.linalg.subspace_angles between the decoder rows "
                                    "and the top-k principal components of the training images "
-                                   "(PCA = numpy.linalg.svd of the centred training images)",
+                                   "(PCA = numpy.linalg.svd of the centred training images); "
+                                   "max_angle_top{k-1}_pcs_deg: the largest angle between the "
+                                   "top k-1 PCs and the learned subspace; "
+                                   "eigenvalue_ratio_k_k+1: how degenerate the k-th direction is",
                "closed_form": "LinearAutoencoder.from_svd(x, k) builds the optimum; its test "
                               "MSE is svd_mse"},
         figures=["reconstructions.png", "samples.png", "manifold.png", "basis.png"],
@@ -63,12 +75,19 @@ def evaluate(model, limit=None):
     mean, basis = ae.pca_fit(x_fit, k)
     test_mse, pca = ae.mse(x, model.reconstruct_images(x)), ae.pca_mse(x, mean, basis)
     svd = from_svd(x_fit, k)
-    angles = np.degrees(subspace_angles(model.decoder_basis.T.astype(np.float64), basis.T))
+    learned = model.decoder_basis.T.astype(np.float64)
+    angles = np.degrees(subspace_angles(learned, basis.T))
+    # Angles of the top-(k-1) PCs to the learned subspace: near 0 when it
+    # contains them, whatever happens to the k-th, nearly degenerate direction.
+    inner = np.degrees(subspace_angles(learned, basis[: k - 1].T)) if k > 1 else np.zeros(1)
+    eigen = np.linalg.svd(ae.flat(x_fit) - mean, compute_uv=False) ** 2 / (len(x_fit) - 1)
     return {"test": {"mse": round(test_mse, 6), f"pca{k}_mse": round(pca, 6),
                      "svd_mse": round(ae.mse(x, svd.reconstruct_images(x)), 6),
                      "mse_ratio_to_pca": round(test_mse / pca, 5),
                      "max_principal_angle_deg": round(float(angles.max()), 3),
                      "median_principal_angle_deg": round(float(np.median(angles)), 3),
+                     f"max_angle_top{k - 1}_pcs_deg": round(float(inner.max()), 3),
+                     f"eigenvalue_ratio_{k}_{k + 1}": round(float(eigen[k - 1] / eigen[k]), 5),
                      "n": int(len(x))}}
 
 
