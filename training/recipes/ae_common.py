@@ -28,6 +28,17 @@ def fashion_data(seed=0, quick=False):
             "test": (to_float(xt), yt)}
 
 
+def seeded_model(name, seed, **overrides):
+    """`zoo.create(name, **overrides)` after seeding Python, NumPy and Keras, so
+    the initial weights (not only the training order) follow the run's seed."""
+    import keras
+
+    import zoo
+
+    keras.utils.set_random_seed(seed)
+    return zoo.create(name, **overrides)
+
+
 def dataset_card(seed, quick, extra=""):
     return {"name": "fashion_mnist",
             "train": f"train minus {VALIDATION_PER_CLASS} validation images per class "
