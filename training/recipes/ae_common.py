@@ -28,7 +28,7 @@ def fashion_data(seed=0, quick=False):
             "test": (to_float(xt), yt)}
 
 
-def seeded_model(name, seed, **overrides):
+def seeded_model(name, seed, overrides):
     """`zoo.create(name, **overrides)` after seeding Python, NumPy and Keras, so
     the initial weights (not only the training order) follow the run's seed."""
     import keras

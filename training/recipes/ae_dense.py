@@ -18,7 +18,7 @@ NEIGHBOURS = 10
 
 
 def _train_one(run_dir, data, epochs, seed, overrides, quick):
-    model = ae.seeded_model("ae_dense", seed, **overrides)
+    model = ae.seeded_model("ae_dense", seed, overrides)
     run = ae.fit_autoencoder(model, data["fit"][0], data["val"][0], epochs=epochs,
                              batch_size=BATCH_SIZE, run_dir=run_dir, seed=seed,
                              config={"model": "ae_dense", "quick": quick,

@@ -36,7 +36,7 @@ def train(run_dir, epochs=None, seed=0, quick=False):
     data = ae.fashion_data(seed, quick)
     epochs = epochs or (1 if quick else EPOCHS)
     overrides = dict(zoo.info("cae_unpool").tiny) if quick else {}
-    model = ae.seeded_model("cae_unpool", seed, **overrides)
+    model = ae.seeded_model("cae_unpool", seed, overrides)
     run = ae.fit_autoencoder(model, data["fit"][0], data["val"][0], epochs=epochs,
                              batch_size=BATCH_SIZE, run_dir=run_dir, seed=seed,
                              config={"model": "cae_unpool", "quick": quick,
