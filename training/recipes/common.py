@@ -12,6 +12,8 @@ from pathlib import Path
 
 from zoo import backend  # noqa: F401
 
+import keras
+
 
 from zoo.io import atomic_write_text
 from zoo.saving import load_model
@@ -77,3 +79,12 @@ def load_result(run_dir) -> dict:
             "Run `zoo train NAME` again; it resumes where it stopped."
         )
     return json.loads(path.read_text())
+
+
+def seeded_model(name, seed, **overrides):
+    """`zoo.create(name, **overrides)` after seeding Python, NumPy and Keras, so
+    the initial weights (not only the training order) follow the run's seed."""
+    import zoo
+
+    keras.utils.set_random_seed(seed)
+    return zoo.create(name, **overrides)

@@ -9,7 +9,7 @@ import numpy as np
 
 import zoo
 from training.datasets import edge_sketch, to_float
-from training.recipes.common import save_result
+from training.recipes.common import save_result, seeded_model
 from training.recipes.metric import dataset_card, fashion_splits
 from training.runner import array_epochs, fit
 from zoo.evaluation.retrieval import gallery_retrieval_report
@@ -33,7 +33,7 @@ def train(run_dir, epochs=None, seed=0, quick=False):
     """
     spec = zoo.info("cross_domain")
     splits = fashion_splits(seed, quick)
-    model = zoo.create("cross_domain", **(spec.tiny if quick else {}))
+    model = seeded_model("cross_domain", seed, **(spec.tiny if quick else {}))
     x, _ = splits["train"]
     epochs = 1 if quick else (epochs or EPOCHS)
     data = array_epochs(_pairs(x), np.zeros(len(x), "float32"), BATCH_SIZE, seed=seed,

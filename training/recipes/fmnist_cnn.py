@@ -6,7 +6,7 @@ import numpy as np
 
 import zoo
 from training.datasets import load_fashion_mnist, stratified_split, to_float
-from training.recipes.common import save_result
+from training.recipes.common import save_result, seeded_model
 from training.runner import array_epochs, fit
 
 EPOCHS = 3
@@ -29,7 +29,7 @@ def train(run_dir, epochs=None, seed=0, quick=False):
         fit_idx, val = fit_idx[:2000], val[:500]
     epochs = epochs or (1 if quick else EPOCHS)
     overrides = dict(zoo.info("fmnist_cnn").tiny) if quick else {}
-    model = zoo.create("fmnist_cnn", **overrides)
+    model = seeded_model("fmnist_cnn", seed, **overrides)
     data = array_epochs(to_float(x[fit_idx]), y[fit_idx], BATCH_SIZE, seed=seed)
     validation = array_epochs(to_float(x[val]), y[val], 512).make(0)
     run = fit(model, data, epochs=epochs, run_dir=run_dir, validation=validation, seed=seed,

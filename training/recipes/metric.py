@@ -18,7 +18,7 @@ import numpy as np
 import zoo
 from training import samplers
 from training.datasets import load_fashion_mnist, stratified_split, to_float
-from training.recipes.common import save_result
+from training.recipes.common import save_result, seeded_model
 from training.runner import EpochData, fit
 from zoo.evaluation.retrieval import plot_embedding_2d, retrieval_report
 from zoo.evaluation.verification import plot_roc, verification_report
@@ -161,7 +161,7 @@ def train_pair_model(name, run_dir, *, direction, epochs, pairs_per_epoch, seed,
     """
     spec = zoo.info(name)
     splits = fashion_splits(seed, quick)
-    model = zoo.create(name, **(spec.tiny if quick else {}))
+    model = seeded_model(name, seed, **(spec.tiny if quick else {}))
     if prepare is not None:
         prepare(model)
     epochs = 1 if quick else epochs
@@ -182,7 +182,7 @@ def train_embedder(name, run_dir, *, epochs, steps, p, k, seed, quick) -> dict:
     """Train and evaluate the embedding entry `name` on P x K batches."""
     spec = zoo.info(name)
     splits = fashion_splits(seed, quick)
-    model = zoo.create(name, **(spec.tiny if quick else {}))
+    model = seeded_model(name, seed, **(spec.tiny if quick else {}))
     epochs, steps = (1, 10) if quick else (epochs, steps)
     run = fit(model, pk_epochs(*splits["train"], p, k, steps, seed), epochs=epochs,
               run_dir=run_dir, seed=seed,

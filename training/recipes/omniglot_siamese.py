@@ -14,7 +14,7 @@ import keras
 import zoo
 from training import samplers
 from training.datasets import load_omniglot, load_one_shot_runs, resize, to_float
-from training.recipes.common import save_result
+from training.recipes.common import save_result, seeded_model
 from training.recipes.metric import cosine_pair_scores, pk_epochs
 from training.runner import fit
 from zoo.evaluation.oneshot import n_way_accuracy
@@ -46,7 +46,7 @@ def train(run_dir, epochs=None, seed=0, quick=False):
     x, y = _images("background")
     fit_idx, val_idx = samplers.identity_disjoint_split(
         y, (1 - VALIDATION_CHARACTERS, VALIDATION_CHARACTERS), seed=seed)
-    model = zoo.create("omniglot_siamese", **(spec.tiny if quick else {}))
+    model = seeded_model("omniglot_siamese", seed, **(spec.tiny if quick else {}))
     tower = graph_model(model, "embed")
     image = keras.Input(spec.input_shape, name="image")
     trainer = keras.Model(image, tower(image), name="omniglot_tower_trainer")
