@@ -180,6 +180,7 @@ def baselines(fresh=(), only=PARTS):
     """
     path = RUN_DIR / "results.json"
     results = json.loads(path.read_text()) if path.exists() else {}
+    before = dict(results)
     seconds = _seconds("vae")
     if "vae" in only and ("vae" in fresh or "keras_io_vae" not in results
                           or results.get("vae_seconds") != seconds):
@@ -190,6 +191,10 @@ def baselines(fresh=(), only=PARTS):
         results["anomaly_auroc"] = anomaly_auroc()
     if "orl" in only and ("orl" in fresh or "orl" not in results):
         results["orl"] = orl_retrieval()
+    # Merge into the file as it is now: another run may have updated other parts.
+    latest = json.loads(path.read_text()) if path.exists() else {}
+    computed = {k: v for k, v in results.items() if k not in before or before[k] != v}
+    results = {**latest, **computed}
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(results, indent=2))
     return results
