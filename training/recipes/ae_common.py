@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from training.datasets import load_fashion_mnist, stratified_split, to_float
-from training.runner import EpochData, array_epochs, fit
+from training.runner import array_epochs, fit
 from zoo.evaluation import _plot
 
 VALIDATION_PER_CLASS = 500
@@ -28,17 +28,6 @@ def fashion_data(seed=0, quick=False):
             "test": (to_float(xt), yt)}
 
 
-def seeded_model(name, seed, overrides):
-    """`zoo.create(name, **overrides)` after seeding Python, NumPy and Keras, so
-    the initial weights (not only the training order) follow the run's seed."""
-    import keras
-
-    import zoo
-
-    keras.utils.set_random_seed(seed)
-    return zoo.create(name, **overrides)
-
-
 def dataset_card(seed, quick, extra=""):
     return {"name": "fashion_mnist",
             "train": f"train minus {VALIDATION_PER_CLASS} validation images per class "
@@ -46,28 +35,9 @@ def dataset_card(seed, quick, extra=""):
             "eval": "first 1000 test images" if quick else "test (10,000 images)"}
 
 
-def image_epochs(x, batch_size, seed=0) -> EpochData:
-    """`EpochData` of (x, x) batches, in the same per-(seed, epoch) order as
-    `array_epochs`, holding `x` once in a `tf.Variable`: `array_epochs` makes
-    constants that every epoch's map function copies (~0.35 GB per epoch for
-    55k images as input and target)."""
-    import tensorflow as tf
-
-    n = len(x)
-    store = tf.Variable(np.asarray(x, np.float32), trainable=False)
-
-    def make(epoch):
-        order = np.random.default_rng([seed, epoch]).permutation(n)
-        return (tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
-                .map(lambda idx: (tf.gather(store, idx), tf.gather(store, idx)))
-                .prefetch(tf.data.AUTOTUNE))
-
-    return EpochData(make, -(-n // batch_size))
-
-
 def fit_autoencoder(model, x_fit, x_val, *, epochs, batch_size, run_dir, seed, config):
     """`fit` with the images as their own targets; returns the `RunResult`."""
-    data = image_epochs(x_fit, batch_size, seed=seed)
+    data = array_epochs(x_fit, x_fit, batch_size, seed=seed)
     validation = array_epochs(x_val, x_val, 1024).make(0)
     return fit(model, data, epochs=epochs, run_dir=run_dir, validation=validation, seed=seed,
                config=config)

@@ -7,7 +7,7 @@ import numpy as np
 
 import zoo
 from training.recipes import ae_common as ae
-from training.recipes.common import save_result
+from training.recipes.common import save_result, seeded_model
 from zoo.evaluation import _plot
 from zoo.evaluation.retrieval import retrieval_report
 
@@ -18,7 +18,7 @@ NEIGHBOURS = 10
 
 
 def _train_one(run_dir, data, epochs, seed, overrides, quick):
-    model = ae.seeded_model("ae_dense", seed, overrides)
+    model = seeded_model("ae_dense", seed, **overrides)
     run = ae.fit_autoencoder(model, data["fit"][0], data["val"][0], epochs=epochs,
                              batch_size=BATCH_SIZE, run_dir=run_dir, seed=seed,
                              config={"model": "ae_dense", "quick": quick,

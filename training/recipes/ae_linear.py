@@ -9,7 +9,7 @@ from scipy.linalg import subspace_angles
 
 import zoo
 from training.recipes import ae_common as ae
-from training.recipes.common import save_result
+from training.recipes.common import save_result, seeded_model
 from zoo.models.autoencoders import from_svd
 
 EPOCHS = 30
@@ -30,7 +30,7 @@ def train(run_dir, epochs=None, seed=0, quick=False):
     data = ae.fashion_data(seed, quick)
     epochs = epochs or (1 if quick else EPOCHS)
     overrides = dict(zoo.info("ae_linear").tiny) if quick else {}
-    model = ae.seeded_model("ae_linear", seed, overrides)
+    model = seeded_model("ae_linear", seed, **overrides)
     model.set_mean(ae.flat(data["fit"][0]).mean(axis=0))
     # Cosine decay to 0: at a constant rate, Adam's noise keeps rotating the
     # directions near the (nearly degenerate) 32nd eigenvalue.

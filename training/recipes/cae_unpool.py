@@ -9,7 +9,7 @@ import numpy as np
 
 import zoo
 from training.recipes import ae_common as ae
-from training.recipes.common import save_result
+from training.recipes.common import save_result, seeded_model
 from zoo.evaluation.retrieval import plot_embedding_2d
 from zoo.io import atomic_write_text
 
@@ -36,7 +36,7 @@ def train(run_dir, epochs=None, seed=0, quick=False):
     data = ae.fashion_data(seed, quick)
     epochs = epochs or (1 if quick else EPOCHS)
     overrides = dict(zoo.info("cae_unpool").tiny) if quick else {}
-    model = ae.seeded_model("cae_unpool", seed, overrides)
+    model = seeded_model("cae_unpool", seed, **overrides)
     run = ae.fit_autoencoder(model, data["fit"][0], data["val"][0], epochs=epochs,
                              batch_size=BATCH_SIZE, run_dir=run_dir, seed=seed,
                              config={"model": "cae_unpool", "quick": quick,

@@ -7,7 +7,7 @@ from scipy.stats import norm
 
 import zoo
 from training.recipes import ae_common as ae
-from training.recipes.common import save_result
+from training.recipes.common import save_result, seeded_model
 
 EPOCHS = 30
 BATCH_SIZE = 128
@@ -36,7 +36,7 @@ def train(run_dir, epochs=None, seed=0, quick=False, exclude_class=None, measure
         x_fit, x_val = x_fit[y_fit != exclude_class], x_val[y_val != exclude_class]
     epochs = epochs or (1 if quick else EPOCHS)
     overrides = {**(dict(zoo.info("vae").tiny) if quick else {}), "seed": seed}
-    model = ae.seeded_model("vae", seed, overrides)
+    model = seeded_model("vae", seed, **overrides)
     run = ae.fit_autoencoder(model, x_fit, x_val, epochs=epochs, batch_size=BATCH_SIZE,
                              run_dir=run_dir, seed=seed,
                              config={"model": "vae", "quick": quick, "batch_size": BATCH_SIZE,
