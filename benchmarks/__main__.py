@@ -2,9 +2,9 @@
 
 import argparse
 
-from benchmarks import metric_learning
+from benchmarks import autoencoders, metric_learning
 
-SECTIONS = (metric_learning,)
+SECTIONS = (metric_learning, autoencoders)
 
 
 def main():

@@ -99,6 +99,7 @@ def export_onnx(model, graph, path, metadata):
     path = Path(path)
     fn = graph_function(model, graph)
     proto, _ = tf2onnx.convert.from_function(fn, input_signature=fn.input_signature, opset=OPSET)
+    _order_outputs(proto, list(output_names(model, graph)))
     _check_names(proto, [spec.name for spec in fn.input_signature], list(output_names(model, graph)), graph)
     for value in [*proto.graph.input, *proto.graph.output]:
         value.type.tensor_type.shape.dim[0].dim_param = BATCH_DIM
@@ -108,6 +109,16 @@ def export_onnx(model, graph, path, metadata):
     onnx.checker.check_model(proto, full_check=True)
     atomic_write_bytes(path, proto.SerializeToString())
     return path
+
+
+def _order_outputs(proto, names):
+    # tf2onnx emits a dict-returning function's outputs sorted by key
+    # ("log_var", "mean"); the contract order is ("mean", "log_var").
+    by_name = {v.name: v for v in proto.graph.output}
+    if sorted(by_name) == sorted(names) and list(by_name) != names:
+        ordered = [by_name[n] for n in names]
+        del proto.graph.output[:]
+        proto.graph.output.extend(ordered)
 
 
 def _check_names(proto, inputs, outputs, graph):
