@@ -126,3 +126,15 @@ def principal_plane_grid(codes, n=15, span=2.0):
     a, b = np.meshgrid(t, t[::-1])
     grid = mean + (a.reshape(-1, 1) * sd[0]) * vt[0] + (b.reshape(-1, 1) * sd[1]) * vt[1]
     return grid.astype(np.float32)
+
+
+def compare_with_pca(model, x_fit, x):
+    """(AE test MSE, PCA test MSE, PCA mean, PCA basis) at the model's code size.
+
+    Args:
+        model: an autoencoder with `code_size` and `reconstruct_images`.
+        x_fit: the images PCA is fit on (the AE's training split).
+        x: the test images.
+    """
+    mean, basis = pca_fit(x_fit, model.code_size)
+    return mse(x, model.reconstruct_images(x)), pca_mse(x, mean, basis), mean, basis

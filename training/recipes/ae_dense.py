@@ -80,8 +80,7 @@ def evaluate(model, limit=None):
     (x_fit, _), (x, y) = data["fit"], data["test"]
     x, y = x[:limit], y[:limit]
     k = model.code_size
-    mean, basis = ae.pca_fit(x_fit, k)
-    test_mse, pca = ae.mse(x, model.reconstruct_images(x)), ae.pca_mse(x, mean, basis)
+    test_mse, pca, mean, basis = ae.compare_with_pca(model, x_fit, x)
     codes = model.encode_images(x)
     ae_r = retrieval_report(codes, y, ks=(1, 10), distance="cosine")
     pca_r = retrieval_report(ae.pca_codes(x, mean, basis), y, ks=(1, 10), distance="cosine")

@@ -72,8 +72,7 @@ def evaluate(model, limit=None):
     data = ae.fashion_data(quick=limit is not None)
     x_fit, x = data["fit"][0], data["test"][0][:limit]
     k = model.code_size
-    mean, basis = ae.pca_fit(x_fit, k)
-    test_mse, pca = ae.mse(x, model.reconstruct_images(x)), ae.pca_mse(x, mean, basis)
+    test_mse, pca, mean, basis = ae.compare_with_pca(model, x_fit, x)
     svd = from_svd(x_fit, k)
     learned = model.decoder_basis.T.astype(np.float64)
     angles = np.degrees(subspace_angles(learned, basis.T))

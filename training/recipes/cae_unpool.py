@@ -93,8 +93,7 @@ def evaluate(model, limit=None):
     (x_fit, y_fit), (x, y) = data["fit"], data["test"]
     x, y = x[:limit], y[:limit]
     k = model.code_size
-    mean, basis = ae.pca_fit(x_fit, k)
-    test_mse, pca = ae.mse(x, model.reconstruct_images(x)), ae.pca_mse(x, mean, basis)
+    test_mse, pca, mean, basis = ae.compare_with_pca(model, x_fit, x)
     fit_codes = model.encode_images(x_fit[:PROBE_TRAIN])
     mean_code = np.repeat(fit_codes.mean(0, keepdims=True), len(x), axis=0)
     masks_only = ae.mse(x, model.unpool_decode(mean_code, x))
