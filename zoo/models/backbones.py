@@ -6,7 +6,8 @@ import keras
 from keras import layers
 
 
-def conv_backbone(input_shape=(28, 28, 1), widths=(32, 64, 128), name="backbone"):
+def conv_backbone(input_shape=(28, 28, 1), widths=(32, 64, 128), name="backbone",
+                  bn_momentum=0.99):
     """A stack of conv blocks with global average pooling.
 
     Each block is Conv-BN-ReLU, Conv-BN-ReLU, then 2x2 max pooling (except the
@@ -17,6 +18,8 @@ def conv_backbone(input_shape=(28, 28, 1), widths=(32, 64, 128), name="backbone"
         input_shape: (H, W, C) of the float32 input in [0, 1].
         widths: filters per block; one block per entry.
         name: the model name.
+        bn_momentum: BatchNorm moving-average momentum; 0.9 lets the
+            statistics settle within a few hundred steps (short runs).
 
     Returns:
         A functional `keras.Model` from `image` to a [N, widths[-1]] feature.
@@ -31,7 +34,7 @@ def conv_backbone(input_shape=(28, 28, 1), widths=(32, 64, 128), name="backbone"
         for j in range(2):
             x = layers.Conv2D(int(width), 3, padding="same", use_bias=False,
                               name=f"block{i}_conv{j}")(x)
-            x = layers.BatchNormalization(name=f"block{i}_bn{j}")(x)
+            x = layers.BatchNormalization(momentum=bn_momentum, name=f"block{i}_bn{j}")(x)
             x = layers.ReLU(name=f"block{i}_relu{j}")(x)
         if i < len(widths) - 1:
             x = layers.MaxPooling2D(2, name=f"block{i}_pool")(x)

@@ -9,7 +9,7 @@ from zoo.models.backbones import conv_backbone
 
 
 def build_cnn_classifier(input_shape=(28, 28, 1), num_classes=10,
-                         widths=(32, 64, 128), dropout=0.0):
+                         widths=(32, 64, 128), dropout=0.0, bn_momentum=0.99):
     """`conv_backbone` + (dropout) + Dense softmax, compiled for sparse labels.
 
     Args:
@@ -17,12 +17,13 @@ def build_cnn_classifier(input_shape=(28, 28, 1), num_classes=10,
         num_classes: number of output classes (>= 2).
         widths: backbone filters per block.
         dropout: dropout rate before the head, in [0, 1).
+        bn_momentum: the backbone's BatchNorm momentum.
     """
     if int(num_classes) < 2:
         raise ValueError(f"num_classes must be >= 2. Received: num_classes={num_classes}")
     if not 0.0 <= float(dropout) < 1.0:
         raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
-    backbone = conv_backbone(input_shape, widths)
+    backbone = conv_backbone(input_shape, widths, bn_momentum=bn_momentum)
     image = keras.Input(shape=tuple(input_shape), name="image")
     x = backbone(image)
     if dropout:
