@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+
+from zoo.io import sha256_file
 
 REPO_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
@@ -76,11 +77,8 @@ def _restore_hint(path: Path) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    # size and mtime_ns only key the cache: a rewritten file is hashed again.
+    return sha256_file(path)
 
 
 def load_npz(path: Path, sha256: str, size: int, keys: Mapping[str, tuple]) -> dict:

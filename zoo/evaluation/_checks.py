@@ -76,3 +76,23 @@ def class_labels(x, n, name="labels"):
         raise ValueError(f"{name} must be 1-D with one label per embedding ({n}). "
                          f"Received: {name} with shape={arr.shape}")
     return arr
+
+
+def labelled_sets(a, a_labels, b, b_labels, names):
+    """Two labelled embedding sets of the same width, checked.
+
+    Args:
+        a, a_labels, b, b_labels: embeddings [N, D] / [M, D] and their labels.
+        names: the two sets' names for messages, e.g. ("query", "gallery").
+
+    Returns:
+        (a, a_labels, b, b_labels) as arrays.
+    """
+    first, second = names
+    a = embeddings(a, f"{first}_embeddings")
+    b = embeddings(b, f"{second}_embeddings")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"{first} and {second} embeddings must have the same dimension. "
+                         f"Received: {first} D={a.shape[1]}, {second} D={b.shape[1]}")
+    return (a, class_labels(a_labels, a.shape[0], f"{first}_labels"),
+            b, class_labels(b_labels, b.shape[0], f"{second}_labels"))

@@ -13,13 +13,8 @@ from zoo.evaluation.retrieval import distance_matrix
 
 
 def _inputs(gallery_embeddings, gallery_labels, probe_embeddings, probe_labels, distance):
-    g = _checks.embeddings(gallery_embeddings, "gallery_embeddings")
-    p = _checks.embeddings(probe_embeddings, "probe_embeddings")
-    if g.shape[1] != p.shape[1]:
-        raise ValueError("gallery and probe embeddings must have the same dimension. "
-                         f"Received: gallery D={g.shape[1]}, probe D={p.shape[1]}")
-    gl = _checks.class_labels(gallery_labels, g.shape[0], "gallery_labels")
-    pl = _checks.class_labels(probe_labels, p.shape[0], "probe_labels")
+    g, gl, p, pl = _checks.labelled_sets(gallery_embeddings, gallery_labels, probe_embeddings,
+                                         probe_labels, ("gallery", "probe"))
     return g, gl, p, pl, _checks.distance(distance)
 
 

@@ -122,13 +122,8 @@ def gallery_retrieval_report(query_embeddings, query_labels, gallery_embeddings,
     Returns:
         As `retrieval_report`; R counts gallery items with the query's label.
     """
-    q = _checks.embeddings(query_embeddings, "query_embeddings")
-    g = _checks.embeddings(gallery_embeddings, "gallery_embeddings")
-    if q.shape[1] != g.shape[1]:
-        raise ValueError("query and gallery embeddings must have the same dimension. "
-                         f"Received: query D={q.shape[1]}, gallery D={g.shape[1]}")
-    ql = _checks.class_labels(query_labels, q.shape[0], "query_labels")
-    gl = _checks.class_labels(gallery_labels, g.shape[0], "gallery_labels")
+    q, ql, g, gl = _checks.labelled_sets(query_embeddings, query_labels, gallery_embeddings,
+                                         gallery_labels, ("query", "gallery"))
     return _ranked_report(q, ql, g, gl, ks, distance, block_size, exclude_self=False)
 
 

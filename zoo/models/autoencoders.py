@@ -53,7 +53,19 @@ def check_images(images, input_shape):
 
 
 class AutoencoderMixin:
-    """NumPy helpers shared by the autoencoders: checked encode / decode / reconstruct."""
+    """What the autoencoders share: a `get_config` that mirrors `__init__`
+    (the names in `HYPERPARAMETERS`) and checked NumPy encode / decode /
+    reconstruct helpers."""
+
+    HYPERPARAMETERS = ()
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable,
+                **{k: getattr(self, k) for k in self.HYPERPARAMETERS}}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
     def encode_images(self, images, batch_size=512):
         """Codes [N, k] of images in [0, 1] (refused outside [0, 1])."""
@@ -95,6 +107,8 @@ class DenseAutoencoder(AutoencoderMixin, keras.Model):
         **kwargs: `keras.Model` arguments (name, trainable).
     """
 
+    HYPERPARAMETERS = ("image_shape", "code_size", "widths")
+
     def __init__(self, image_shape=(28, 28, 1), code_size=32, widths=(192, 96), **kwargs):
         image_shape, widths = _input_shape(image_shape), _positive_ints(widths, "widths")
         (code_size,) = _positive_ints(code_size, "code_size")
@@ -111,13 +125,6 @@ class DenseAutoencoder(AutoencoderMixin, keras.Model):
         super().__init__(outer, decode(encode(outer)), **{"name": "ae_dense", **kwargs})
         self.image_shape, self.code_size, self.widths = image_shape, code_size, widths
 
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, "image_shape": self.image_shape,
-                "code_size": self.code_size, "widths": self.widths}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -173,6 +180,8 @@ class LinearAutoencoder(AutoencoderMixin, keras.Model):
         **kwargs: `keras.Model` arguments (name, trainable).
     """
 
+    HYPERPARAMETERS = ("image_shape", "code_size")
+
     def __init__(self, image_shape=(28, 28, 1), code_size=32, **kwargs):
         image_shape = _input_shape(image_shape)
         (code_size,) = _positive_ints(code_size, "code_size")
@@ -188,14 +197,6 @@ class LinearAutoencoder(AutoencoderMixin, keras.Model):
         outer = keras.Input(image_shape, name="image")
         super().__init__(outer, decode(encode(outer)), **{"name": "ae_linear", **kwargs})
         self.image_shape, self.code_size = image_shape, code_size
-
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable,
-                "image_shape": self.image_shape, "code_size": self.code_size}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
     def set_mean(self, mean):
         """Set the (non-trainable) pixel mean of both the encoder and decoder."""
@@ -261,6 +262,8 @@ class UnpoolingAutoencoder(AutoencoderMixin, keras.Model):
         **kwargs: `keras.Model` arguments (name, trainable).
     """
 
+    HYPERPARAMETERS = ("image_shape", "code_size", "widths")
+
     def __init__(self, image_shape=(28, 28, 1), code_size=32, widths=(16, 32), **kwargs):
         image_shape, widths = _input_shape(image_shape), _positive_ints(widths, "widths")
         (code_size,) = _positive_ints(code_size, "code_size")
@@ -297,13 +300,6 @@ class UnpoolingAutoencoder(AutoencoderMixin, keras.Model):
         super().__init__(outer, recon, **{"name": "cae_unpool", **kwargs})
         self.image_shape, self.code_size, self.widths = image_shape, code_size, widths
 
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, "image_shape": self.image_shape,
-                "code_size": self.code_size, "widths": self.widths}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
     def decode_codes(self, code, batch_size=512):
         raise NotImplementedError(

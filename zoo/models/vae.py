@@ -102,6 +102,8 @@ class VAE(AutoencoderMixin, keras.Model):
         **kwargs: `keras.Model` arguments (name, trainable).
     """
 
+    HYPERPARAMETERS = ("image_shape", "latent_dim", "widths", "seed")
+
     def __init__(self, image_shape=(28, 28, 1), latent_dim=16, widths=(192, 96), seed=None,
                  **kwargs):
         image_shape, widths = _input_shape(image_shape), _positive_ints(widths, "widths")
@@ -126,14 +128,6 @@ class VAE(AutoencoderMixin, keras.Model):
     @property
     def code_size(self):
         return self.latent_dim
-
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, "image_shape": self.image_shape,
-                "latent_dim": self.latent_dim, "widths": self.widths, "seed": self.seed}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
     def generate(self, n, seed=0):
         """`n` images (Bernoulli means) decoded from z ~ N(0, I); same seed, same images."""
