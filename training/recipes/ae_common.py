@@ -4,35 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.datasets import load_fashion_mnist, stratified_split, to_float
+from training.datasets import to_float
+from training.recipes.common import fashion_splits
 from training.runner import array_epochs, fit
 from zoo.evaluation import _plot
 
-VALIDATION_PER_CLASS = 500
-
-
 def fashion_data(seed=0, quick=False):
-    """Fashion-MNIST as float32 [N, 28, 28, 1] in [0, 1].
+    """`common.fashion_splits` as float32 [N, 28, 28, 1] in [0, 1].
 
     Returns:
-        {"fit": (x, y), "val": (x, y), "test": (x, y)}: train minus 500
-        validation images per class (`stratified_split`, `seed`), and the
-        test split. `quick` keeps 2,000 / 500 / 1,000 images.
+        {"fit": (x, y), "val": (x, y), "test": (x, y)}; `quick` keeps
+        2,000 / 500 / 1,000 images.
     """
-    x, y = load_fashion_mnist("train")
-    fit_idx, val_idx = stratified_split(y, VALIDATION_PER_CLASS, seed=seed)
-    xt, yt = load_fashion_mnist("test")
-    if quick:
-        fit_idx, val_idx, xt, yt = fit_idx[:2000], val_idx[:500], xt[:1000], yt[:1000]
-    return {"fit": (to_float(x[fit_idx]), y[fit_idx]), "val": (to_float(x[val_idx]), y[val_idx]),
-            "test": (to_float(xt), yt)}
-
-
-def dataset_card(seed, quick, extra=""):
-    return {"name": "fashion_mnist",
-            "train": f"train minus {VALIDATION_PER_CLASS} validation images per class "
-                     f"(stratified_split, seed {seed}){extra}",
-            "eval": "first 1000 test images" if quick else "test (10,000 images)"}
+    splits = fashion_splits(seed, (2000, 500, 1000) if quick else None)
+    return {key: (to_float(x), y) for key, (x, y) in
+            zip(("fit", "val", "test"), splits.values())}
 
 
 def fit_autoencoder(model, x_fit, x_val, *, epochs, batch_size, run_dir, seed, config):

@@ -7,7 +7,7 @@ import numpy as np
 
 import zoo
 from training.recipes import ae_common as ae
-from training.recipes.common import save_result, seeded_model
+from training.recipes.common import fashion_dataset_card, save_result, seeded_model
 from zoo.evaluation import _plot
 from zoo.evaluation.retrieval import retrieval_report
 
@@ -45,7 +45,7 @@ def train(run_dir, epochs=None, seed=0, quick=False):
     figures(model, model_2d, data, run_dir)
     return save_result(
         run_dir, model, metrics=metrics, seconds=run.seconds + run_2d.seconds, epochs=epochs,
-        seed=seed, dataset=ae.dataset_card(seed, quick),
+        seed=seed, dataset=fashion_dataset_card(seed, quick),
         notes={"loss": "MSE per pixel",
                "input_range": "images in [0, 1]; the Python helpers refuse values outside, "
                               "the ONNX runtime too",

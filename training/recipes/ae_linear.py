@@ -9,7 +9,7 @@ from scipy.linalg import subspace_angles
 
 import zoo
 from training.recipes import ae_common as ae
-from training.recipes.common import save_result, seeded_model
+from training.recipes.common import fashion_dataset_card, save_result, seeded_model
 from zoo.models.autoencoders import from_svd
 
 EPOCHS = 30
@@ -45,7 +45,7 @@ def train(run_dir, epochs=None, seed=0, quick=False):
     figures(model, data, run_dir)
     return save_result(
         run_dir, model, metrics=metrics, seconds=run.seconds, epochs=epochs, seed=seed,
-        dataset=ae.dataset_card(seed, quick),
+        dataset=fashion_dataset_card(seed, quick),
         notes={"optimizer": f"Adam, cosine decay from {LEARNING_RATE} to 0 over {epochs} epochs",
                "loss": "MSE per pixel; encoder and decoder are bias-free Dense layers on "
                        "pixels centred by the training mean (a non-trainable PixelMean weight)",

@@ -9,7 +9,7 @@ import numpy as np
 
 import zoo
 from training.recipes import ae_common as ae
-from training.recipes.common import save_result, seeded_model
+from training.recipes.common import fashion_dataset_card, save_result, seeded_model
 from zoo.evaluation.retrieval import plot_embedding_2d
 from zoo.io import atomic_write_text
 
@@ -45,7 +45,7 @@ def train(run_dir, epochs=None, seed=0, quick=False):
     figures(model, data, run_dir)
     result = save_result(
         run_dir, model, metrics=metrics, seconds=run.seconds, epochs=epochs, seed=seed,
-        dataset=ae.dataset_card(seed, quick),
+        dataset=fashion_dataset_card(seed, quick),
         notes={"graphs": "encode (image -> code) and reconstruct only. The decoder unpools "
                          "at the encoder's argmax positions, so it needs the pooling masks "
                          "of the image as well as the code: there is no decode graph from "

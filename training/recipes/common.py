@@ -88,3 +88,35 @@ def seeded_model(name, seed, **overrides):
 
     keras.utils.set_random_seed(seed)
     return zoo.create(name, **overrides)
+
+
+VALIDATION_PER_CLASS = 500
+
+
+def fashion_splits(seed=0, quick_sizes=None) -> dict:
+    """{"train", "val", "test"}: (uint8 images, labels) of Fashion-MNIST.
+
+    `VALIDATION_PER_CLASS` training images per class are held out as the
+    validation split (`stratified_split`, `seed`); the test split is whole.
+
+    Args:
+        seed: seeds the validation split.
+        quick_sizes: (train, val, test) counts to keep the first of, or None.
+    """
+    from training.datasets import load_fashion_mnist, stratified_split
+
+    x, y = load_fashion_mnist("train")
+    fit_idx, val_idx = stratified_split(y, VALIDATION_PER_CLASS, seed=seed)
+    splits = {"train": (x[fit_idx], y[fit_idx]), "val": (x[val_idx], y[val_idx]),
+              "test": load_fashion_mnist("test")}
+    if quick_sizes:
+        splits = {k: (a[:n], b[:n]) for (k, (a, b)), n in zip(splits.items(), quick_sizes)}
+    return splits
+
+
+def fashion_dataset_card(seed, quick) -> dict:
+    """The card's `dataset` entry for a run on `fashion_splits`."""
+    return {"name": "fashion_mnist",
+            "train": f"train minus {VALIDATION_PER_CLASS} validation images per class "
+                     f"(stratified_split, seed {seed})",
+            "eval": "first 1000 test images" if quick else "test (10,000 images)"}

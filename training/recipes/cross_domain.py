@@ -9,8 +9,8 @@ import numpy as np
 
 import zoo
 from training.datasets import edge_sketch, to_float
-from training.recipes.common import save_result, seeded_model
-from training.recipes.metric import dataset_card, fashion_splits
+from training.recipes.common import fashion_dataset_card, save_result, seeded_model
+from training.recipes.metric import fashion_splits
 from training.runner import array_epochs, fit
 from zoo.evaluation.retrieval import gallery_retrieval_report
 from zoo.models.graphs import graph_model
@@ -42,7 +42,7 @@ def train(run_dir, epochs=None, seed=0, quick=False):
               config={"model": "cross_domain", "quick": quick, "batch_size": BATCH_SIZE})
     metrics = evaluate(model, splits)
     return save_result(run_dir, model, metrics=metrics, seconds=run.seconds, epochs=epochs,
-                       seed=seed, dataset=dataset_card(seed, quick),
+                       seed=seed, dataset=fashion_dataset_card(seed, quick),
                        notes={"query_domain": "edge_sketch(photo): Sobel magnitude, 0..255",
                               "gallery_domain": "photo"})
 

@@ -17,35 +17,21 @@ import numpy as np
 
 import zoo
 from training import samplers
-from training.datasets import load_fashion_mnist, stratified_split, to_float
-from training.recipes.common import save_result, seeded_model
+from training.datasets import to_float
+from training.recipes import common
+from training.recipes.common import fashion_dataset_card, save_result, seeded_model
 from training.runner import EpochData, fit
 from zoo.evaluation.retrieval import plot_embedding_2d, retrieval_report
 from zoo.evaluation.verification import plot_roc, verification_report
 from zoo.models.graphs import graph_model
 
-VALIDATION_PER_CLASS = 500
 VAL_PAIRS, TEST_PAIRS = 5_000, 10_000
 VAL_PAIR_SEED, TEST_PAIR_SEED = 1, 2
 
 
 def fashion_splits(seed=0, quick=False) -> dict:
-    """{"train", "val", "test"}: (uint8 images, labels) of Fashion-MNIST."""
-    x, y = load_fashion_mnist("train")
-    fit_idx, val_idx = stratified_split(y, VALIDATION_PER_CLASS, seed=seed)
-    x_test, y_test = load_fashion_mnist("test")
-    splits = {"train": (x[fit_idx], y[fit_idx]), "val": (x[val_idx], y[val_idx]),
-              "test": (x_test, y_test)}
-    if quick:
-        splits = {k: (a[:n], b[:n]) for (k, (a, b)), n in zip(splits.items(), (2000, 1000, 1000))}
-    return splits
-
-
-def dataset_card(seed, quick) -> dict:
-    return {"name": "fashion_mnist",
-            "train": f"train minus {VALIDATION_PER_CLASS} validation images per class "
-                     f"(stratified_split, seed {seed})",
-            "eval": "test" if not quick else "first 1000 test images"}
+    """`common.fashion_splits`; `quick` keeps 2,000 / 1,000 / 1,000 images."""
+    return common.fashion_splits(seed, (2000, 1000, 1000) if quick else None)
 
 
 def pair_epochs(images, labels, pairs_per_epoch, batch_size, seed) -> EpochData:
@@ -174,7 +160,7 @@ def train_pair_model(name, run_dir, *, direction, epochs, pairs_per_epoch, seed,
                       "batch_size": batch_size})
     metrics, threshold, figures = evaluate_verifier(model, direction, splits, run_dir, quick)
     return save_result(run_dir, model, metrics=metrics, seconds=run.seconds, epochs=epochs,
-                       seed=seed, dataset=dataset_card(seed, quick), threshold=threshold,
+                       seed=seed, dataset=fashion_dataset_card(seed, quick), threshold=threshold,
                        figures=figures)
 
 
@@ -189,7 +175,7 @@ def train_embedder(name, run_dir, *, epochs, steps, p, k, seed, quick) -> dict:
               config={"model": name, "quick": quick, "p": p, "k": k, "steps": steps})
     metrics, threshold, figures = evaluate_embedding_model(model, splits, run_dir, quick)
     return save_result(run_dir, model, metrics=metrics, seconds=run.seconds, epochs=epochs,
-                       seed=seed, dataset=dataset_card(seed, quick), figures=figures,
+                       seed=seed, dataset=fashion_dataset_card(seed, quick), figures=figures,
                        threshold=threshold)
 
 

@@ -7,7 +7,7 @@ from scipy.stats import norm
 
 import zoo
 from training.recipes import ae_common as ae
-from training.recipes.common import save_result, seeded_model
+from training.recipes.common import fashion_dataset_card, save_result, seeded_model
 
 EPOCHS = 30
 BATCH_SIZE = 128
@@ -48,7 +48,7 @@ def train(run_dir, epochs=None, seed=0, quick=False, exclude_class=None, measure
     n_iwae = 200 if quick else IWAE_IMAGES
     return save_result(
         run_dir, model, metrics=metrics, seconds=run.seconds, epochs=epochs, seed=seed,
-        dataset=ae.dataset_card(seed, quick),
+        dataset=fashion_dataset_card(seed, quick),
         notes={"likelihood": LIKELIHOOD,
                "loss": "negative ELBO per image in nats: Bernoulli NLL summed over pixels "
                        "(BernoulliNLL compile loss) + KL(q(z|x) || N(0, I)) (KLDivergence "
