@@ -21,7 +21,7 @@ from export.onnx import export_onnx
 from export.parity import ParityReport, check, reference_outputs, verify_test_data, write_test_data
 from export.savedmodel import export_savedmodel
 from training.recipes.common import load_result, load_run_model
-from zoo.io import atomic_write_text, sha256_file
+from zoo.io import atomic_write_text, replace_dir, sha256_file
 from zoo.models.graphs import graph_model
 from zoo.saving import load_model
 
@@ -60,7 +60,7 @@ def publish(spec, run_dir, out, formats=("onnx", "savedmodel"), force=False) -> 
     try:
         report = _build(spec, model, result, run_dir, staging, formats)
         if report.ok:
-            _swap_into_place(staging, out)
+            replace_dir(staging, out)
             if out.resolve() == (REPO / "saved_models" / spec.name).resolve():
                 _record_weights(spec.name, out)
         return report
@@ -158,17 +158,6 @@ def _inference_copy(model):
     copy = type(model).from_config(model.get_config())
     copy.set_weights(model.get_weights())
     return copy
-
-
-def _swap_into_place(staging: Path, out: Path):
-    # Two renames; between them the old artifact is kept under a hidden name
-    # so that a crash never leaves `out` missing without a copy.
-    old = out.with_name(f".{out.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        out.rename(old)
-    staging.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _record_weights(name, folder: Path):

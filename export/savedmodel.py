@@ -2,7 +2,6 @@
 
 from zoo import backend  # noqa: F401  (pins the TF backend before Keras)
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from export.signatures import graph_functions
+from zoo.io import replace_dir
 
 
 def export_savedmodel(model, graphs, out_dir):
@@ -40,9 +40,7 @@ def export_savedmodel(model, graphs, out_dir):
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         archive.write_out(str(tmp), verbose=False)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out_dir

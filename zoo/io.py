@@ -6,6 +6,7 @@ previous file as it was.
 
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -45,3 +46,23 @@ def sha256_file(path, chunk=1 << 20) -> str:
         for block in iter(lambda: f.read(chunk), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def replace_dir(staging, out) -> Path:
+    """Move the finished folder `staging` to `out`, replacing any old `out`.
+
+    Two renames; between them the old folder is kept under a hidden name, so
+    a crash never leaves `out` missing without a copy.
+
+    Args:
+        staging: a complete folder on the same file system as `out`.
+        out: the destination folder.
+    """
+    staging, out = Path(staging), Path(out)
+    old = out.with_name(f".{out.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    staging.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+    return out
