@@ -74,6 +74,10 @@ def build_graph(graph, channels=1, vae=False):
         nodes = _linear("logits", "w") + [helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1)]
         return (_onnx(nodes, [_image()], [_tensor("probabilities", ["N", CLASSES])], {"w": W_CLASSIFY}),
                 {"image": img}, {"probabilities": [-1, CLASSES]})
+    if graph == "identify":
+        return (_onnx(_linear("scores", "w"), [_image()], [_tensor("scores", ["N", CLASSES])],
+                      {"w": W_CLASSIFY}),
+                {"image": img}, {"scores": [-1, CLASSES]})
     if graph == "encode" and vae:
         nodes = _linear("mean", "wm") + [helper.make_node("MatMul", ["mean_flat", "wv"], ["log_var"])]
         return (_onnx(nodes, [_image()], [_tensor("mean", ["N", CODE]), _tensor("log_var", ["N", CODE])],
@@ -97,7 +101,7 @@ def build_graph(graph, channels=1, vae=False):
 
 
 def write_artifact(folder, graphs=("embed",), *, invert=False, scale=SCALE, resize=(H, W),
-                   channels=1, distance=None, threshold=None, vae=False):
+                   channels=1, distance=None, threshold=None, vae=False, classes=None):
     """Write GRAPH.onnx files and a schema-1 card.json with correct sha256."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -113,6 +117,8 @@ def write_artifact(folder, graphs=("embed",), *, invert=False, scale=SCALE, resi
                        "invert": invert, "scale": scale, "channels": channels},
         "graphs": card_graphs, "distance": distance, "threshold": threshold, "files": files,
     }
+    if classes:
+        card["classes"] = list(classes)
     (folder / "card.json").write_text(json.dumps(card, indent=1))
     return folder
 
@@ -289,6 +295,23 @@ def test_decode_checks_the_code(tmp_path, code, match):
     model = runtime.load(write_artifact(tmp_path, ("decode",)))
     with pytest.raises(ValueError, match=match):
         model.decode(code)
+
+
+def test_identify_names_the_best_class_or_unknown(tmp_path):
+    x = images(8)
+    expected = ref_input(x).reshape(8, -1) @ W_CLASSIFY.astype(np.float64)
+    best = expected.max(axis=1)
+    cut = float(np.median(best))
+    names = [f"p{c}" for c in range(CLASSES)]
+    model = runtime.load(write_artifact(tmp_path, ("identify",), classes=names,
+                                        threshold={"value": cut, "direction": "greater"}))
+    assert model.classes == names
+    people, scores = model.identify(x)
+    np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-4)
+    want = [names[c] if b >= cut else "unknown" for c, b in zip(expected.argmax(1), best)]
+    assert people == want and "unknown" in people and set(people) != {"unknown"}
+    everyone, _ = model.identify(x, threshold=float(best.min()) - 1)
+    assert everyone == [names[c] for c in expected.argmax(1)]
 
 
 def test_vae_encode_returns_mean_and_log_var(tmp_path):

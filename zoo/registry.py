@@ -20,7 +20,8 @@ TASKS = (
     "reconstruction",
     "generative",
 )
-GRAPHS = ("embed", "embed_query", "verify", "classify", "encode", "decode", "reconstruct")
+GRAPHS = ("embed", "embed_query", "verify", "classify", "identify", "encode", "decode",
+          "reconstruct")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,7 +20,7 @@ from zoo.saving import load_model
 
 
 def save_result(run_dir, model, *, metrics, seconds, epochs, seed, dataset,
-                threshold=None, notes=None, figures=()) -> dict:
+                threshold=None, notes=None, figures=(), classes=None) -> dict:
     """Write `model.keras` and `result.json` into `run_dir`.
 
     Args:
@@ -34,6 +34,8 @@ def save_result(run_dir, model, *, metrics, seconds, epochs, seed, dataset,
         threshold: the calibrated match threshold (card schema), if any.
         notes: extra card fields, e.g. {"likelihood": "Bernoulli"}.
         figures: PNG file names in `run_dir` to ship with the card.
+        classes: the names of a classifier's or identifier's outputs, in
+            order (the card's "classes").
 
     Returns:
         The result dict that was written.
@@ -55,6 +57,7 @@ def save_result(run_dir, model, *, metrics, seconds, epochs, seed, dataset,
         "threshold": threshold,
         "notes": notes or {},
         "figures": list(figures),
+        "classes": list(classes) if classes is not None else None,
         "params": int(model.count_params()),
     }
     atomic_write_text(run_dir / "result.json", json.dumps(result, indent=2))

@@ -2,3 +2,4 @@
 
 from zoo.entries import classifiers, metric_learning  # noqa: F401
 from zoo.entries import autoencoders  # noqa: F401
+from zoo.entries import faces  # noqa: F401

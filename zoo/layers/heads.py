@@ -1,8 +1,10 @@
-"""Heads that compare two embeddings, and the tied-update gradient scaler."""
+"""Heads that compare two embeddings, a nearest-neighbour identity head, and the
+tied-update gradient scaler."""
 
 from zoo import backend  # noqa: F401
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -100,6 +102,65 @@ class ScaleGradient(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class NearestNeighbourHead(keras.layers.Layer):
+    """1-NN identification over enrolled embeddings held as weights.
+
+    Output [N, num_classes]: per class, the best cosine similarity between
+    the input embedding and that class's enrolled embeddings; a class with
+    no enrolled embedding scores below -3 (below any cosine). The enrolled
+    embeddings are non-trainable weights, so the head saves, reloads and
+    exports to ONNX with the model.
+
+    Args:
+        num_classes: enrolled classes (people).
+        gallery_size: enrolled embeddings in total.
+    """
+
+    def __init__(self, num_classes, gallery_size, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes, self.gallery_size = int(num_classes), int(gallery_size)
+        if self.num_classes < 1 or self.gallery_size < 1:
+            raise ValueError("num_classes and gallery_size must be positive. Received: "
+                             f"num_classes={num_classes}, gallery_size={gallery_size}")
+
+    def build(self, input_shape):
+        self.gallery = self.add_weight(shape=(self.gallery_size, int(input_shape[-1])),
+                                       initializer="zeros", trainable=False, name="gallery")
+        self.membership = self.add_weight(shape=(self.gallery_size, self.num_classes),
+                                          initializer="zeros", trainable=False,
+                                          name="membership")
+
+    def enroll(self, embeddings, labels):
+        """Store `embeddings` [gallery_size, D] of classes `labels` [gallery_size]."""
+        embeddings = np.asarray(embeddings, np.float32)
+        labels = np.asarray(labels)
+        if embeddings.shape != tuple(self.gallery.shape) or labels.shape != embeddings.shape[:1]:
+            raise ValueError(
+                f"enroll needs embeddings of shape {tuple(self.gallery.shape)} and one label "
+                f"each. Received: embeddings.shape={embeddings.shape}, labels.shape={labels.shape}")
+        if labels.min() < 0 or labels.max() >= self.num_classes:
+            raise ValueError(f"labels must be class ids in [0, {self.num_classes}). "
+                             f"Received: min={labels.min()}, max={labels.max()}")
+        norms = np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+        self.gallery.assign(embeddings / norms)
+        self.membership.assign(np.eye(self.num_classes, dtype=np.float32)[labels])
+
+    def call(self, x):
+        similarity = ops.matmul(l2_normalize(x), ops.transpose(self.gallery))  # [N, M]
+        # Non-members drop by 4, below any cosine; the max then picks each
+        # class's nearest member.
+        masked = similarity[:, :, None] + 4.0 * (self.membership[None] - 1.0)
+        return ops.max(masked, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_classes)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes,
+                "gallery_size": self.gallery_size}
 
 
 def _scale_gradient(x, factor):

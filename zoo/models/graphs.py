@@ -11,6 +11,7 @@ GRAPH_INPUTS = {
     "embed_query": ("image",),
     "verify": ("image_a", "image_b"),
     "classify": ("image",),
+    "identify": ("image",),
     "encode": ("image",),
     "decode": ("code",),
     "reconstruct": ("image",),
@@ -22,6 +23,8 @@ GRAPH_OUTPUTS = {
     "embed_query": ("embedding",),
     "verify": ("score",),
     "classify": ("probabilities",),
+    # Per enrolled identity (the card's "classes"), a similarity score.
+    "identify": ("scores",),
     "encode": ("code",),  # a VAE's encode outputs ("mean", "log_var")
     "decode": ("image",),
     # ONNX forbids an output named like an input, so not "image".

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from zoo.retrieval import UNKNOWN
 from zoo.runtime.card import ArtifactError, read_card, verified_bytes
 from zoo.runtime.preprocess import check_code, preprocess
 
@@ -104,9 +105,35 @@ class RuntimeModel:
         sketches), to search a gallery built with `embed`."""
         return self._run_images("embed_query", images, resize)["embedding"]
 
+    @property
+    def classes(self):
+        """The card's names of the `classify` / `identify` outputs, or None."""
+        return self.card.get("classes")
+
     def classify(self, images, *, resize=False) -> np.ndarray:
-        """Class probabilities [N, C] of `images`."""
+        """Class probabilities [N, C] of `images` (names in `classes`)."""
         return self._run_images("classify", images, resize)["probabilities"]
+
+    def identify(self, images, *, resize=False, threshold=None):
+        """The enrolled identity of each image, or "unknown" (open set).
+
+        Args:
+            images: faces (see `preprocess` for accepted inputs).
+            resize: see `preprocess`.
+            threshold: a value replacing the card's threshold value.
+
+        Returns:
+            `(names [N] list of str, scores [N, C])`: a name from `classes`
+            when its score passes the card's threshold, else "unknown";
+            `scores[:, c]` is the similarity to enrolled identity `c`.
+        """
+        scores = self._run_images("identify", images, resize)["scores"]
+        value, direction = self._rule(threshold)
+        best = np.argmax(scores, axis=1) if direction == "greater" else np.argmin(scores, axis=1)
+        top = scores[np.arange(len(scores)), best]
+        known = top >= value if direction == "greater" else top <= value
+        classes = self.classes or [str(c) for c in range(scores.shape[1])]
+        return [classes[b] if k else UNKNOWN for b, k in zip(best, known)], scores
 
     def encode(self, images, *, resize=False):
         """The code [N, k] of `images`, or a dict with `mean` and `log_var` for a VAE."""

@@ -1,0 +1,60 @@
+"""face_embed: a face embedding learned with the ranking loss on source people.
+
+It trains on s1-s25 (augmented P x K batches), calibrates its threshold on
+s26-s30 and is measured only on the unseen people s31-s40, next to the
+eigenfaces baseline (PCA on s1-s30 + nearest neighbour).
+"""
+
+from training.recipes import faces
+from training.recipes.common import save_result, seeded_model
+from zoo.models.graphs import graph_model
+
+EPOCHS, STEPS, P, K = 20, 30, 25, 4
+
+
+def train(run_dir, epochs=None, seed=0, quick=False):
+    """Train, then measure verification and identification on s31-s40.
+
+    Args:
+        run_dir: the run folder.
+        epochs: override `EPOCHS`.
+        seed: seeds the batches, the augmentation and the weights.
+        quick: the tiny config, 1 epoch of 3 steps.
+    """
+    import zoo
+
+    model = seeded_model("face_embed", seed, **(zoo.info("face_embed").tiny if quick else {}))
+    x, y = faces.faces(faces.FIT_PEOPLE)
+    epochs, steps = (1, 3) if quick else (epochs or EPOCHS, STEPS)
+    run = faces.train_metric(model, x, y, run_dir, epochs=epochs, steps=steps, p=P, k=K,
+                             seed=seed, config={"model": "face_embed", "quick": quick, "p": P,
+                                                "k": K, "steps": steps, "augment": True})
+    metrics, threshold = evaluate_with_threshold(model, run_dir)
+    return save_result(
+        run_dir, model, metrics=metrics, seconds=run.seconds, epochs=epochs, seed=seed,
+        threshold=threshold, figures=["roc.png"],
+        dataset={"name": "orl_faces",
+                 "train": "source people s1-s25, all 10 faces each; threshold calibrated on "
+                          "s26-s30",
+                 "eval": "unseen people s31-s40 (100 faces)"})
+
+
+def evaluate(model):
+    """Unseen-people metrics of `model` and of the eigenfaces baseline."""
+    return evaluate_with_threshold(model)[0]
+
+
+def evaluate_with_threshold(model, figure_dir=None):
+    """({"unseen_s31_s40": ..., "eigenfaces_unseen_s31_s40": ...}, threshold)."""
+    embed = faces.keras_embedder(graph_model(model, "embed"))
+    metrics, threshold = faces.unseen_report(embed, "cosine", figure_dir)
+    return {"unseen_s31_s40": metrics,
+            "eigenfaces_unseen_s31_s40": faces.eigenfaces_report()}, threshold
+
+
+def load_tower(model, source="face_embed"):
+    """Copy the published `face_embed` tower into `model`'s "embed" sub-model."""
+    import zoo
+
+    weights = graph_model(zoo.load(source), "embed").get_weights()
+    graph_model(model, "embed").set_weights(weights)

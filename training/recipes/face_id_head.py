@@ -1,0 +1,47 @@
+"""face_id_head: transfer learning approach 1 on the unseen people s31-s40.
+
+The `face_embed` tower is copied, frozen (`trainable=False`, called with
+`training=False`) and topped with a new head trained on 5 faces per person.
+`face_id_finetune` reuses this recipe and then fine-tunes every weight.
+"""
+
+from training.recipes import faces
+from training.recipes.common import save_result, seeded_model
+from training.recipes.face_embed import load_tower
+
+HEAD_EPOCHS, FINE_TUNE_EPOCHS = 60, 40
+FINE_TUNE_LEARNING_RATE = 1e-4  # a tenth of the head's
+
+
+def train(run_dir, epochs=None, seed=0, quick=False, fine_tune=False, name="face_id_head"):
+    """Train the head (and, with `fine_tune`, then everything) on the unseen
+    people's enrollment half; measure top-1 on their test half.
+
+    Args:
+        run_dir: the run folder (phases in run_dir/head and run_dir/fine_tune).
+        epochs: override the epochs of each phase.
+        seed: seeds the split, the batches, the augmentation and the head.
+        quick: the tiny config with a random tower, 1 epoch per phase.
+        fine_tune: approach 2: unfreeze and train on at a lower rate.
+        name: the registry entry.
+    """
+    import zoo
+
+    model = seeded_model(name, seed, **(zoo.info(name).tiny if quick else {}))
+    if not quick:
+        load_tower(model)
+    x, y = faces.unseen_split(seed)["train"]
+    head, tune = (1, 1) if quick else (epochs or HEAD_EPOCHS, epochs or FINE_TUNE_EPOCHS)
+    seconds, total = faces.train_transfer(
+        model, x, y, run_dir, head_epochs=head, fine_tune_epochs=tune if fine_tune else 0,
+        fine_tune_learning_rate=FINE_TUNE_LEARNING_RATE, seed=seed,
+        config={"model": name, "quick": quick})
+    return save_result(run_dir, model, metrics=evaluate(model, seed), seconds=seconds,
+                       epochs=total, seed=seed, dataset=faces.unseen_dataset_card(seed),
+                       classes=faces.UNSEEN_NAMES)
+
+
+def evaluate(model, seed=0):
+    """Top-1 accuracy on the test half of the unseen people's 5/5 split."""
+    x, y = faces.unseen_split(seed)["test"]
+    return {"test": {"top1": round(faces.top1(model, x, y), 4), "n": int(len(y))}}

@@ -1,0 +1,40 @@
+"""face_id_knn: identification without fine-tuning (lecture 1.4).
+
+The frozen `face_embed` tower embeds 5 faces of each unseen person s31-s40;
+the model's nearest-neighbour head stores them and scores a new face by its
+best cosine similarity to each person. Faces below the threshold calibrated
+for `face_embed` (on s26-s30) are "unknown".
+"""
+
+from training.recipes import face_id_head, faces
+from training.recipes.common import save_result, seeded_model
+from training.recipes.face_embed import load_tower
+from zoo.models.graphs import graph_model
+
+
+def train(run_dir, epochs=None, seed=0, quick=False):
+    """Enroll the unseen people's enrollment half; nothing is trained.
+
+    Args:
+        run_dir: the run folder.
+        epochs: unused (enrollment is not training).
+        seed: seeds the 5/5 split of the unseen people.
+        quick: the tiny config with a random tower.
+    """
+    import zoo
+
+    model = seeded_model("face_id_knn", seed, **(zoo.info("face_id_knn").tiny if quick else {}))
+    if not quick:
+        load_tower(model)
+    x, y = faces.unseen_split(seed)["train"]
+    embed = faces.keras_embedder(graph_model(model, "embed"))
+    model.get_layer("knn").enroll(embed(x), y)
+    _, threshold = faces.verification(embed)
+    metrics = evaluate(model, seed)
+    metrics["unseen_s31_s40"] = faces.identification(embed)
+    return save_result(run_dir, model, metrics=metrics, seconds=0.0, epochs=0, seed=seed,
+                       dataset=faces.unseen_dataset_card(seed), threshold=threshold,
+                       classes=faces.UNSEEN_NAMES)
+
+
+evaluate = face_id_head.evaluate
