@@ -64,6 +64,8 @@ def build_card(spec, result, folder, parity) -> dict:
         "training": {"command": f"zoo train {spec.name}", "seconds": result["seconds"],
                      "epochs": result["epochs"], "seed": result["seed"]},
     }
+    if result.get("classes"):
+        card["classes"] = result["classes"]
     if result.get("notes"):
         card["notes"] = result["notes"]
     return card
