@@ -2,9 +2,9 @@
 
 import argparse
 
-from benchmarks import autoencoders, metric_learning
+from benchmarks import autoencoders, faces, metric_learning
 
-SECTIONS = (metric_learning, autoencoders)
+SECTIONS = (metric_learning, faces, autoencoders)
 
 
 def main():

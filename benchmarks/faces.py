@@ -15,7 +15,6 @@ from pathlib import Path
 from zoo import backend  # noqa: F401
 
 import keras
-import numpy as np
 
 import zoo
 from benchmarks.common import card, markdown, remeasure, verdict
@@ -173,4 +172,3 @@ if __name__ == "__main__":
     parser.add_argument("--from-cards", action="store_true",
                         help="read the unseen-people figures from the cards")
     print(run(parser.parse_args().from_cards))
-    np.set_printoptions()

@@ -472,3 +472,44 @@ def test_cli_errors_are_one_line(tmp_path):
     assert len(lines) == 1 and "No gallery" in lines[0], result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert zoo_cli("gallery", "--help").returncode == 0
+
+
+# -- faces: the ORL walkthrough of the README ------------------------------------
+
+FACES = REPO / "saved_models" / "face_embed"
+
+
+def test_face_gallery_resizes_only_when_asked(tmp_path):
+    faces, people = require_data(datasets.load_orl_faces)  # 112x92; the model takes 56x46
+    gallery = Gallery.from_model(str(FACES))
+    with pytest.raises(ValueError, match="resize=True"):
+        gallery.enroll("s31", faces[people == 30][:5])
+    assert len(gallery) == 0
+    gallery = Gallery.from_model(str(FACES), resize=True)
+    for person in range(30, 40):
+        gallery.enroll(f"s{person + 1}", faces[people == person][:5])
+    enrolled = gallery.identify(faces[people == 35][:5])
+    assert [m.person for m in enrolled] == ["s36"] * 5  # each enrolled face finds itself
+    assert all(m.score == pytest.approx(1.0, abs=1e-5) for m in enrolled)
+    gallery.save(tmp_path / "faces")
+    again = Gallery.load(tmp_path / "faces", load_model=True, resize=True)
+    probes = faces[np.isin(people, range(30, 40))][5::10]
+    assert [m.person for m in again.identify(probes)] == \
+        [m.person for m in gallery.identify(probes)]
+
+
+def test_cli_face_gallery_with_resize(tmp_path):
+    faces, people = require_data(datasets.load_orl_faces)
+    np.save(tmp_path / "s31.npy", faces[people == 30][:5])
+    np.save(tmp_path / "probe.npy", faces[people == 30][0])
+    gallery = tmp_path / "gallery"
+    refused = zoo_cli("gallery", "enroll", "--gallery", gallery, "--model", FACES,
+                      "--person", "s31", tmp_path / "s31.npy")
+    assert refused.returncode == 1 and "resize" in refused.stderr
+    assert not (gallery / "gallery.json").exists()
+    result = zoo_cli("gallery", "enroll", "--gallery", gallery, "--model", FACES, "--resize",
+                     "--person", "s31", tmp_path / "s31.npy")
+    assert result.returncode == 0, result.stderr[-2000:]
+    result = zoo_cli("gallery", "identify", "--gallery", gallery, "--resize",
+                     tmp_path / "probe.npy")
+    assert result.returncode == 0 and result.stdout.split()[1] == "s31", result.stderr[-2000:]

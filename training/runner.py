@@ -133,15 +133,17 @@ def fit(model, train, *, epochs, run_dir, validation=None, seed=0, config=None,
     nan_guard = NanGuard()
     timer = EpochTimer(run_dir / "timings.json", start)
     monitor = "val_loss" if validation is not None else "loss"
+    # The extra callbacks run before the checkpoints and the history log, so
+    # a metric they add to the epoch logs is recorded (and can be monitored).
     all_callbacks = [
         keras.callbacks.BackupAndRestore(str(backup_dir)),
+        *callbacks,
         keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "best.keras"),
                                         monitor=monitor, save_best_only=True),
         keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "last.keras")),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         nan_guard,
         timer,
-        *callbacks,
     ]
     if tensorboard:
         all_callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))

@@ -103,6 +103,8 @@ def _parser() -> argparse.ArgumentParser:
         if action == "identify":
             a.add_argument("--top-k", type=int, default=1, help="candidates shown per image")
         if action in ("enroll", "identify"):
+            a.add_argument("--resize", action="store_true",
+                           help="resize images to the model's input size (when its card allows)")
             a.add_argument("images", nargs="+", type=Path,
                            help=".npy arrays (H,W) or (N,H,W), or image files")
         a.set_defaults(func=cmd_gallery)
@@ -201,19 +203,20 @@ def cmd_gallery(args):
 
             # load() refuses a --model other than the one the gallery was built with.
             embedder = runtime.load(args.model) if args.model else None
-            gallery = Gallery.load(folder, embedder, load_model=embedder is None)
+            gallery = Gallery.load(folder, embedder, load_model=embedder is None,
+                                   resize=args.resize)
         elif args.model is None:
             raise ValueError(f"{folder} holds no gallery yet; pass --model NAME|DIR to create "
                              "one. Received: --model=None")
         else:
-            gallery = Gallery.from_model(args.model)
+            gallery = Gallery.from_model(args.model, resize=args.resize)
         batches = [read_images(path) for path in args.images]
         added = sum(gallery.enroll(args.person, images) for images in batches)
         gallery.save(folder)
         print(f"enrolled {added} image(s) of {args.person}; "
               f"{len(gallery)} people, {gallery.num_images} images in {folder}")
     elif args.action == "identify":
-        gallery = Gallery.load(folder, load_model=True)
+        gallery = Gallery.load(folder, load_model=True, resize=args.resize)
         for path in args.images:
             images = read_images(path)
             matches = gallery.identify(images, top_k=args.top_k)

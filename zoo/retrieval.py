@@ -105,10 +105,13 @@ class Gallery:
             from `distance`. Given, it must agree with `distance`.
         faiss_above: search with faiss when the gallery holds more than this
             many vectors and faiss is importable; None always uses NumPy.
+        resize: call `embedder.embed(images, resize=True)`, so images of
+            another size are resized when the model's card allows it (e.g.
+            112x92 ORL faces for a 56x46 face model).
     """
 
     def __init__(self, embedder=None, *, distance="cosine", threshold=None, direction=None,
-                 faiss_above=None):
+                 faiss_above=None, resize=False):
         if distance not in DISTANCES:
             raise ValueError(f"distance must be one of {tuple(DISTANCES)}. "
                              f"Received: distance={distance!r}")
@@ -130,6 +133,7 @@ class Gallery:
         self.direction = natural
         self.threshold = threshold
         self.faiss_above = faiss_above
+        self.resize = bool(resize)
         self.model = _model_info(embedder)
         self._rows = {}  # person -> [n, D] float32 (unit rows for cosine)
         self._dim = None
@@ -139,7 +143,7 @@ class Gallery:
 
     @classmethod
     def from_model(cls, name_or_dir, *, threshold="card", faiss_above=None,
-                   intra_op_num_threads=None) -> Gallery:
+                   intra_op_num_threads=None, resize=False) -> Gallery:
         """A gallery embedding with a published ONNX model (`zoo.runtime`).
 
         Args:
@@ -148,6 +152,7 @@ class Gallery:
                 makes a closed-set gallery; a number replaces the value.
             faiss_above: see `Gallery`.
             intra_op_num_threads: onnxruntime threads per operator.
+            resize: see `Gallery`.
         """
         from zoo import runtime
 
@@ -164,7 +169,8 @@ class Gallery:
                 f"scores something other than the {model.distance} of embeddings. Pass "
                 f"threshold=None (closed set) or a value. Received: threshold={rule!r}")
         value = rule["value"] if rule is not None else (None if threshold == "card" else threshold)
-        gallery = cls(model, distance=model.distance, threshold=value, faiss_above=faiss_above)
+        gallery = cls(model, distance=model.distance, threshold=value, faiss_above=faiss_above,
+                      resize=resize)
         if Path(name_or_dir).is_dir():
             gallery.model["source"] = str(Path(name_or_dir).resolve())
         return gallery
@@ -375,6 +381,8 @@ class Gallery:
         if _is_empty(images):
             raise ValueError("images is empty; pass at least one image. "
                              f"Received: images with shape={np.shape(images)}")
+        if self.resize:
+            return self.embedder.embed(images, resize=True)
         return self.embedder.embed(images)
 
     def _vectors(self, embeddings, name) -> np.ndarray:
@@ -456,7 +464,8 @@ class Gallery:
         return folder
 
     @classmethod
-    def load(cls, folder, embedder=None, *, load_model=False, faiss_above=None) -> Gallery:
+    def load(cls, folder, embedder=None, *, load_model=False, faiss_above=None,
+             resize=False) -> Gallery:
         """Read a gallery written by `save`, checking every file.
 
         Args:
@@ -465,6 +474,7 @@ class Gallery:
                 runtime model must be the one the gallery was built with.
             load_model: build the embedder from the recorded model instead.
             faiss_above: see `Gallery`.
+            resize: see `Gallery`.
         """
         folder = Path(folder)
         record = _read_record(folder)
@@ -480,7 +490,7 @@ class Gallery:
             embedder = runtime.load(source if Path(source).is_dir() else model["name"])
         _check_same_model(model, _model_info(embedder), folder)
         gallery = cls(embedder, distance=record["distance"], threshold=record["threshold"],
-                      faiss_above=faiss_above)
+                      faiss_above=faiss_above, resize=resize)
         gallery.model = model
         matrix = _read_matrix(folder, record)
         rows = {}

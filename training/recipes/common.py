@@ -43,6 +43,7 @@ def save_result(run_dir, model, *, metrics, seconds, epochs, seed, dataset,
     from export.onnx import check_serializable
 
     run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)  # a recipe that trains nothing has no run yet
     check_serializable(model)
     with tempfile.TemporaryDirectory(dir=run_dir) as tmp:
         path = Path(tmp) / "model.keras"

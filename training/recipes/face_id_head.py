@@ -9,7 +9,7 @@ from training.recipes import faces
 from training.recipes.common import save_result, seeded_model
 from training.recipes.face_embed import load_tower
 
-HEAD_EPOCHS, FINE_TUNE_EPOCHS = 60, 40
+HEAD_EPOCHS, FINE_TUNE_EPOCHS, BATCH_SIZE = 150, 50, 10  # 50 faces: 5 steps per epoch
 FINE_TUNE_LEARNING_RATE = 1e-4  # a tenth of the head's
 
 
@@ -34,7 +34,7 @@ def train(run_dir, epochs=None, seed=0, quick=False, fine_tune=False, name="face
     head, tune = (1, 1) if quick else (epochs or HEAD_EPOCHS, epochs or FINE_TUNE_EPOCHS)
     seconds, total = faces.train_transfer(
         model, x, y, run_dir, head_epochs=head, fine_tune_epochs=tune if fine_tune else 0,
-        fine_tune_learning_rate=FINE_TUNE_LEARNING_RATE, seed=seed,
+        fine_tune_learning_rate=FINE_TUNE_LEARNING_RATE, batch_size=BATCH_SIZE, seed=seed,
         config={"model": name, "quick": quick})
     return save_result(run_dir, model, metrics=evaluate(model, seed), seconds=seconds,
                        epochs=total, seed=seed, dataset=faces.unseen_dataset_card(seed),

@@ -22,7 +22,7 @@ from sklearn.decomposition import PCA
 from training.datasets import load_orl_faces, resize, stratified_split, to_float
 from training.recipes.metric import pk_epochs
 from training.runner import array_epochs, fit
-from zoo.evaluation import closed_set_top1, open_set_dir_at_far, verification_report
+from zoo.evaluation import closed_set_top1, eer, open_set_dir_at_far, verification_report
 from zoo.evaluation.verification import accuracy_at_threshold, plot_roc
 from zoo.models.transfer import unfreeze
 
@@ -93,10 +93,40 @@ def _metrics(model):
     return ["accuracy"] if model.loss == "sparse_categorical_crossentropy" else None
 
 
-def train_metric(model, x, y, run_dir, *, epochs, steps, p, k, seed, config):
+def train_metric(model, x, y, run_dir, *, epochs, steps, p, k, seed, config, callbacks=()):
     """Metric learning on augmented P x K batches of (x, y); returns the run."""
     return fit(augmented(model, seed), pk_epochs(to_float(x), y, p, k, steps, seed),
-               epochs=epochs, run_dir=run_dir, seed=seed, config=config)
+               epochs=epochs, run_dir=run_dir, seed=seed, config=config, callbacks=callbacks)
+
+
+class CalibrationEER(keras.callbacks.Callback):
+    """Logs `calibration_eer`, the verification EER of `tower` on every pair of
+    the calibration people s26-s30, at the end of each epoch.
+
+    With `keras.callbacks.EarlyStopping(monitor="calibration_eer")` it picks
+    the epoch on people the model does not train on, never on the test people.
+
+    Args:
+        tower: the embedding sub-model being trained.
+    """
+
+    def __init__(self, tower):
+        super().__init__()
+        self.tower = tower
+
+    def on_epoch_end(self, epoch, logs=None):
+        x, y = faces(CALIBRATION_PEOPLE)
+        scores, same = all_pair_scores(keras_embedder(self.tower)(x), y, "cosine")
+        if logs is not None:
+            logs["calibration_eer"] = eer(scores, same)
+
+
+def select_on_calibration_people(tower, patience):
+    """[CalibrationEER, EarlyStopping]: stop when the calibration EER has not
+    improved for `patience` epochs, and keep the best epoch's weights."""
+    return [CalibrationEER(tower),
+            keras.callbacks.EarlyStopping(monitor="calibration_eer", mode="min",
+                                          patience=patience, restore_best_weights=True)]
 
 
 def train_classifier(model, x, y, run_dir, *, epochs, batch_size=25, seed=0, config=None):
@@ -106,7 +136,7 @@ def train_classifier(model, x, y, run_dir, *, epochs, batch_size=25, seed=0, con
 
 
 def train_transfer(model, x, y, run_dir, *, head_epochs, fine_tune_epochs=0,
-                   fine_tune_learning_rate=1e-4, seed=0, config=None) -> tuple:
+                   fine_tune_learning_rate=1e-4, batch_size=25, seed=0, config=None) -> tuple:
     """Approach 1 (train the head on the frozen backbone), then, when
     `fine_tune_epochs` > 0, approach 2 (`unfreeze`, train on at a lower rate).
 
@@ -121,7 +151,8 @@ def train_transfer(model, x, y, run_dir, *, head_epochs, fine_tune_epochs=0,
     for phase, epochs in phases:
         if phase == "fine_tune":
             unfreeze(model, fine_tune_learning_rate)
-        run = train_classifier(model, x, y, Path(run_dir) / phase, epochs=epochs, seed=seed,
+        run = train_classifier(model, x, y, Path(run_dir) / phase, epochs=epochs,
+                               batch_size=batch_size, seed=seed,
                                config={**(config or {}), "phase": phase})
         seconds += run.seconds
     return seconds, sum(e for _, e in phases)
@@ -192,7 +223,7 @@ def verification(embed, distance="cosine", figure=None) -> tuple:
                  title="Unseen people s31-s40: every pair of their 100 faces")
     threshold = {"value": float(t), "direction": direction, "rule": "FAR = 0.01",
                  "calibrated_on": "every pair of the source people s26-s30 (not trained on)"}
-    return metrics, threshold
+    return _rounded(metrics), threshold
 
 
 def identification(embed, distance="cosine") -> dict:
@@ -221,7 +252,11 @@ def identification(embed, distance="cosine") -> dict:
         fars.append(result["far"])
     metrics["open_set_dir_at_far_1e-2"] = float(np.mean(rates))
     metrics["open_set_far"] = float(np.mean(fars))
-    return metrics
+    return _rounded(metrics)
+
+
+def _rounded(metrics):
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}
 
 
 def unseen_report(embed, distance="cosine", figure_dir=None) -> tuple:
@@ -229,7 +264,7 @@ def unseen_report(embed, distance="cosine", figure_dir=None) -> tuple:
     figure = None if figure_dir is None else Path(figure_dir) / "roc.png"
     metrics, threshold = verification(embed, distance, figure)
     metrics.update(identification(embed, distance))
-    return {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}, threshold
+    return metrics, threshold
 
 
 def eigenfaces_report() -> dict:

@@ -8,7 +8,7 @@ for the unseen people s31-s40 (10 identities).
 from zoo.entries._common import entry
 
 FACE_SHAPE = (56, 46, 1)  # ORL's 112x92 halved by area averaging
-_TOWER = {"input_shape": FACE_SHAPE, "widths": "cnn_xs", "embedding_dim": 64}
+_TOWER = {"input_shape": FACE_SHAPE, "widths": "cnn_s", "embedding_dim": 64}
 _TINY = {"widths": (4, 8)}
 _PREPROCESS = {"source": "uint8 grayscale face, ORL framing (112x92: upright, centred)",
                "resize": list(FACE_SHAPE[:2])}
@@ -25,7 +25,8 @@ _face_entry(
     "face_embed", "zoo.models.siamese:build_embedder", "embedding",
     covers="Face embedding pretrained with metric learning on other people (the "
     "lecture's 'network trained on celebrities'); ORL s1-s30",
-    summary="Face CNN (cnn_xs) -> 64-d unit embedding, ranking loss on ORL s1-s30.",
+    summary="Face CNN (cnn_s, from omniglot_siamese) -> 64-d unit embedding, ranking "
+    "loss on ORL s1-s25.",
     graphs=("embed",), distance="cosine",
     defaults={"loss": "ranking", "temperature": 0.1, "learning_rate": 1e-3},
 )
