@@ -24,7 +24,7 @@ import onnxruntime
 
 from export.savedmodel import load_savedmodel_signatures
 from export.signatures import input_specs, keras_input_names
-from zoo.models.graphs import graph_model, output_names
+from zoo.models.graphs import extra_names, graph_model, output_names
 
 DEFAULT_ATOL = 1e-5
 _TINY = float(np.finfo(np.float32).tiny)
@@ -96,7 +96,9 @@ def check(model, graphs, onnx_dir=None, savedmodel_dir=None, inputs=None,
     """Compare exported artifacts against Keras (`training=False`).
 
     Each graph runs on the real `inputs` (if given) and on fresh random
-    inputs at each batch size: uniform [0, 1] images, standard normal `code`.
+    inputs at each batch size: uniform [0, 1] images, standard normal `code`,
+    and extra inputs (cae_unpool's `argmax_K`) from `side_inputs` of random
+    images.
 
     Args:
         model: the Keras model the artifacts were exported from.
@@ -129,7 +131,7 @@ def check(model, graphs, onnx_dir=None, savedmodel_dir=None, inputs=None,
     for graph in graphs:
         feeds = [_random_inputs(model, graph, b, rng) for b in batch_sizes]
         if graph in inputs:
-            feeds.append({k: np.asarray(v, np.float32) for k, v in inputs[graph].items()})
+            feeds.append(_cast(model, graph, inputs[graph]))
         runners = {engine: make_runner(graph) for engine, make_runner in engines.items()}
         errors = dict.fromkeys(runners, (0.0, 0.0))
         for feed in feeds:
@@ -155,17 +157,45 @@ def reference_outputs(model, graph, inputs):
     names = keras_input_names(model, graph)
     if sorted(inputs) != sorted(names):
         raise ValueError(f"Graph {graph!r} takes inputs {names}. Received: inputs={sorted(inputs)}")
-    args = [np.asarray(inputs[n], np.float32) for n in names]
+    feed = _cast(model, graph, inputs)
+    args = [feed[n] for n in names]
     outputs = graph_model(model, graph)(args if len(args) > 1 else args[0], training=False)
     if not isinstance(outputs, (list, tuple)):
         outputs = [outputs]
     result = {}
     for name, value in zip(output_names(model, graph), outputs):
-        value = np.asarray(value, np.float32)
+        value = np.asarray(value)
+        value = value.astype(np.int64 if value.dtype.kind in "iu" else np.float32)
         if graph == "verify" and value.ndim == 2 and value.shape[-1] == 1:
             value = value[:, 0]
         result[name] = value
     return result
+
+
+def side_inputs(model, graph, images):
+    """The extra inputs of `graph` (see `zoo.models.graphs`) for `images`:
+    the `encode` outputs of the same names, e.g. cae_unpool's `argmax_K`.
+
+    Args:
+        model: a zoo model.
+        graph: a graph name, e.g. "decode".
+        images: float32 images [N, H, W, C] in [0, 1].
+
+    Returns:
+        `{input name: array}`, empty when the graph has no extra inputs.
+    """
+    names = extra_names(model, graph, "inputs")
+    if not names:
+        return {}
+    encoded = reference_outputs(model, "encode", {"image": images})
+    missing = [n for n in names if n not in encoded]
+    if missing:
+        raise ValueError(
+            f"Extra input(s) {missing} of graph {graph!r} of {model.name!r} are not outputs "
+            "of its 'encode' graph, so no valid value can be made for them. Declare them "
+            f"in graph_extras['encode']['outputs']. Received: encode outputs={list(encoded)}"
+        )
+    return {n: encoded[n] for n in names}
 
 
 def write_test_data(onnx_path, inputs, outputs, folder):
@@ -283,7 +313,10 @@ def _tolerances(atol, graphs):
 
 def _random_inputs(model, graph, batch, rng):
     feed = {}
+    extras = extra_names(model, graph, "inputs")
     for spec in input_specs(model, graph):
+        if spec.name in extras:
+            continue
         dims = spec.shape[1:]
         if any(d is None for d in dims):
             raise ValueError(
@@ -293,7 +326,17 @@ def _random_inputs(model, graph, batch, rng):
         shape = (batch, *dims)
         x = rng.standard_normal(shape) if spec.name == "code" else rng.uniform(0.0, 1.0, shape)
         feed[spec.name] = x.astype(np.float32)
+    if extras:
+        (image,) = input_specs(model, "encode")
+        images = rng.uniform(0.0, 1.0, (batch, *image.shape[1:])).astype(np.float32)
+        feed.update(side_inputs(model, graph, images))
     return feed
+
+
+def _cast(model, graph, arrays):
+    """`arrays` as numpy arrays of the graph's input dtypes."""
+    dtypes = {spec.name: spec.dtype.as_numpy_dtype for spec in input_specs(model, graph)}
+    return {k: np.asarray(v, dtypes.get(k, np.float32)) for k, v in arrays.items()}
 
 
 def _errors(reference, value):
