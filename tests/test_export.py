@@ -111,8 +111,12 @@ def test_parity_within_default_atol(exported):
     assert report.ok, report.table()
     card = report.to_card()
     assert list(card) == list(exported.graphs)
-    for entry in card.values():
+    for graph, entry in card.items():
         assert entry["max_abs_err"] <= entry["atol"] == parity.DEFAULT_ATOL
+        # Only graphs with integer outputs (the unpooling encode's argmax) count index mismatches.
+        has_indices = graph == "encode" and bool(extra_names(exported.model, graph, "outputs"))
+        assert ("index_mismatch" in entry) == has_indices
+        assert entry.get("index_mismatch", 0.0) <= parity.MAX_INDEX_MISMATCH
         assert entry["max_rel_err"] >= 0
         assert entry["batch_sizes"] == list(BATCH_SIZES)
         assert entry["engines"] == ["savedmodel", "onnxruntime"]
@@ -260,6 +264,25 @@ def test_atol_override_needs_reason(classifier):
     assert report.to_card()["classify"]["atol_reason"] == "fused softmax"
     with pytest.raises(ValueError, match="not checked"):
         parity.check(classifier.model, classifier.graphs, onnx_dir=classifier.root, atol={"embed": 1e-6})
+
+
+def test_integer_outputs_count_mismatches_not_distances():
+    """An argmax index that moves by one column (16 channels) is one
+    mismatch, not an error of 16; up to MAX_INDEX_MISMATCH is allowed."""
+    reference = np.arange(20000).reshape(2, 100, 100)
+    moved = reference.copy()
+    moved[0, 0, 0] += 16
+    assert list(parity._index_mismatch(reference, moved)) == [1, 20000]
+    assert list(parity._index_mismatch(reference, moved[:1])) == [20000, 20000]
+    assert list(parity._index_mismatch(reference, None)) == [20000, 20000]
+    ok = parity.GraphParity("encode", 1e-5, None, (1,), {"onnxruntime": (0.0, 0.0)},
+                            {"onnxruntime": parity.MAX_INDEX_MISMATCH})
+    bad = parity.GraphParity("encode", 1e-5, None, (1,), {"onnxruntime": (0.0, 0.0)},
+                             {"onnxruntime": 2 * parity.MAX_INDEX_MISMATCH})
+    assert ok.ok and not bad.ok
+    report = parity.ParityReport({"encode": bad})
+    assert not report.ok and "NO" in report.table()
+    assert report.to_card()["encode"]["index_mismatch"] == 2 * parity.MAX_INDEX_MISMATCH
 
 
 def test_check_needs_an_engine(classifier):
