@@ -18,7 +18,8 @@ import numpy as np
 
 from export.card import build_card, file_entries
 from export.onnx import export_onnx
-from export.parity import ParityReport, check, reference_outputs, verify_test_data, write_test_data
+from export.parity import (ParityReport, check, reference_outputs, side_inputs, verify_test_data,
+                           write_test_data)
 from export.savedmodel import export_savedmodel
 from training.recipes.common import load_result, load_run_model
 from zoo.io import atomic_write_text, replace_dir, sha256_file
@@ -134,7 +135,8 @@ def _build(spec, model, result, run_dir, staging, formats) -> ParityReport:
 
 def real_inputs(spec, model) -> dict:
     """{graph: {input: array}}: `2 * REAL_BATCH` test images of the entry's dataset,
-    spread evenly over it (pairs for `verify`, encoded codes for `decode`)."""
+    spread evenly over it (pairs for `verify`; for `decode`, the `encode`
+    outputs of the images: the code, plus extra inputs such as `argmax_K`)."""
     from training.datasets import sample_images
 
     images = sample_images(spec.dataset, REAL_BATCH * 2, spec.input_shape)
@@ -146,7 +148,7 @@ def real_inputs(spec, model) -> dict:
         elif graph == "decode":
             code = graph_model(model, "encode")(a, training=False)
             code = code[0] if isinstance(code, (list, tuple)) else code
-            feeds[graph] = {"code": np.asarray(code, np.float32)}
+            feeds[graph] = {"code": np.asarray(code, np.float32), **side_inputs(model, graph, a)}
         else:
             feeds[graph] = {"image": a}
     return feeds

@@ -53,8 +53,9 @@ def load_savedmodel_signatures(path):
         path: the SavedModel folder.
 
     Returns:
-        `{graph: fn}` where `fn(**inputs)` takes arrays by input name and
-        returns `{output name: numpy array}`; `serving_default` is left out.
+        `{graph: fn}` where `fn(**inputs)` takes arrays by input name (cast
+        to the signature's dtypes) and returns `{output name: numpy array}`;
+        `serving_default` is left out.
     """
     path = Path(path)
     if not (path / "saved_model.pb").is_file():
@@ -71,8 +72,12 @@ def load_savedmodel_signatures(path):
 
 
 def _numpy_signature(loaded, signature):
+    specs = signature.structured_input_signature[1]
+
     def call(**inputs):
-        tensors = {k: tf.convert_to_tensor(np.asarray(v, np.float32)) for k, v in inputs.items()}
+        tensors = {k: tf.convert_to_tensor(np.asarray(v, specs[k].dtype.as_numpy_dtype if k in specs
+                                                      else np.float32))
+                   for k, v in inputs.items()}
         return {k: v.numpy() for k, v in signature(**tensors).items()}
 
     call.loaded = loaded  # keeps the restored variables alive with the callable

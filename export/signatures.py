@@ -8,21 +8,21 @@ from zoo import backend  # noqa: F401  (pins the TF backend before Keras)
 
 import tensorflow as tf
 
-from zoo.models.graphs import GRAPH_INPUTS, graph_model, output_names
+from zoo.models.graphs import graph_model, input_names, output_names
 
 
 def keras_input_names(model, graph):
     """The contract input names of `graph`, in the Keras sub-model's order.
 
-    Inputs are matched to the contract names by Keras `Input` name when the
-    names agree, else by position.
+    Inputs are matched to the contract names (`input_names`, extras
+    included) by Keras `Input` name when the names agree, else by position.
 
     Args:
         model: a zoo model.
         graph: a graph name from `GRAPH_INPUTS`.
     """
     sub = graph_model(model, graph)
-    names = GRAPH_INPUTS[graph]
+    names = input_names(model, graph)
     keras_names = [t.name for t in sub.inputs]
     if len(keras_names) != len(names):
         raise ValueError(
@@ -34,17 +34,19 @@ def keras_input_names(model, graph):
 
 
 def input_specs(model, graph):
-    """The named float32 `tf.TensorSpec`s of `graph`, in contract order
-    (`GRAPH_INPUTS[graph]`), batch dimension `None`.
+    """The named `tf.TensorSpec`s of `graph`, in contract order
+    (`input_names`), batch dimension `None`, with the Keras `Input` dtype
+    (float32, or int64 for indices such as cae_unpool's `argmax_K`).
 
     Args:
         model: a zoo model.
         graph: a graph name from `GRAPH_INPUTS`.
     """
     sub = graph_model(model, graph)
-    shapes = dict(zip(keras_input_names(model, graph), (t.shape for t in sub.inputs)))
-    return [tf.TensorSpec((None, *shapes[name][1:]), tf.float32, name=name)
-            for name in GRAPH_INPUTS[graph]]
+    tensors = dict(zip(keras_input_names(model, graph), sub.inputs))
+    return [tf.TensorSpec((None, *tensors[name].shape[1:]), tf.as_dtype(tensors[name].dtype),
+                          name=name)
+            for name in input_names(model, graph)]
 
 
 def graph_function(model, graph):
@@ -52,9 +54,10 @@ def graph_function(model, graph):
 
     The function takes the contract inputs as keyword arguments (see
     `input_specs`) and returns a dict keyed by `output_names(model, graph)`
-    of float32 tensors. It always calls the model with `training=False`, so
-    dropout and sampling layers take their deterministic path. A `verify`
-    score of shape [N, 1] is flattened to [N].
+    of float32 tensors (int64 for integer outputs, e.g. argmax). It always
+    calls the model with `training=False`, so dropout and sampling layers
+    take their deterministic path. A `verify` score of shape [N, 1] is
+    flattened to [N].
 
     Args:
         model: a built zoo model.
@@ -83,7 +86,7 @@ def graph_function(model, graph):
             outputs = [outputs]
         result = {}
         for name, value in zip(names, outputs):
-            value = tf.cast(value, tf.float32)
+            value = tf.cast(value, tf.int64 if value.dtype.is_integer else tf.float32)
             if graph == "verify":
                 value = _flatten_score(value, model)
             result[name] = value

@@ -162,7 +162,7 @@ def test_reconstruct_is_deterministic():
 # --- bad input ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["ae_dense", "ae_linear", "vae"])
+@pytest.mark.parametrize("name", ["ae_dense", "ae_linear", "cae_unpool", "vae"])
 def test_decode_refuses_a_wrong_code_size(name):
     model = zoo.create(name, **zoo.info(name).tiny)
     with pytest.raises(ValueError, match=r"code must have shape \(N, \d+\).*Received: code.shape"):
@@ -177,19 +177,47 @@ def test_images_outside_unit_range_are_refused():
         model.reconstruct_images(np.zeros((2, 27, 28, 1)))
 
 
-def test_cae_unpool_has_no_code_only_decoder():
+def test_cae_unpool_decode_of_encode_is_reconstruct():
+    """encode outputs the code and one int64 argmax per pooling stage;
+    decode takes them back and reproduces reconstruct exactly."""
     spec = zoo.info("cae_unpool")
-    assert "decode" not in spec.graphs
-    model = zoo.create("cae_unpool", **spec.tiny)
-    x = _images(2, (28, 28, 1))
-    code = model.encode_images(x)
-    with pytest.raises(NotImplementedError, match="masks"):
-        model.decode_codes(code)
-    # Decoding its own codes with its own masks is the reconstruction.
-    np.testing.assert_allclose(model.unpool_decode(code, x), model.reconstruct_images(x), atol=1e-6)
-    # The mask model shares the encoder's conv weights: counted once.
-    unique = {id(w) for w in model.weights}
-    assert len(unique) == len(model.weights)
+    assert spec.graphs == ("encode", "decode", "reconstruct")
+    model = zoo.create("cae_unpool", **spec.tiny)  # widths (4, 8), code 4
+    x = _images(3, (28, 28, 1))
+    encoded = model.encode_images(x, return_dict=True)
+    assert {k: (v.shape, v.dtype) for k, v in encoded.items()} == {
+        "code": ((3, 4), np.float32), "argmax_1": ((3, 14, 14, 4), np.int64),
+        "argmax_2": ((3, 7, 7, 8), np.int64)}
+    np.testing.assert_array_equal(model.encode_images(x), encoded["code"])
+    np.testing.assert_array_equal(model.decode_codes(**encoded), model.reconstruct_images(x))
+    argmax = {k: v for k, v in encoded.items() if k != "code"}
+    np.testing.assert_array_equal(model.unpool_decode(encoded["code"], x),
+                                  model.decode_codes(encoded["code"], **argmax))
+    # argmax_1 indexes the 28x28x4 input of the first pool: (y * 28 + x) * 4 + c,
+    # inside its own 2x2 window and channel.
+    index = encoded["argmax_1"]
+    y, col, c = index // (28 * 4), (index // 4) % 28, index % 4
+    rows, cols = np.arange(14)[:, None, None], np.arange(14)[None, :, None]
+    assert np.all(y // 2 == rows) and np.all(col // 2 == cols) and np.all(c == np.arange(4))
+    # One set of weights; the conv trunk is not duplicated for the masks.
+    assert [layer.name for layer in model.layers] == ["image", "encode", "decode"]
+    assert len({id(w) for w in model.weights}) == len(model.weights)
+
+
+def test_cae_unpool_decode_names_missing_or_bad_argmax():
+    model = zoo.create("cae_unpool", **zoo.info("cae_unpool").tiny)
+    encoded = model.encode_images(_images(2, (28, 28, 1)), return_dict=True)
+    code, argmax_1, argmax_2 = encoded["code"], encoded["argmax_1"], encoded["argmax_2"]
+    with pytest.raises(ValueError, match=r"'argmax_1', 'argmax_2'.*return_dict=True.*"
+                                         r"Received: inputs=\['code', 'argmax_1'\]"):
+        model.decode_codes(code, argmax_1=argmax_1)
+    with pytest.raises(ValueError, match=r"argmax_2 must be int64 shaped \(2, 7, 7, 8\).*"
+                                         r"Received: argmax_2.shape=\(1, 7, 7, 8\)"):
+        model.decode_codes(code, argmax_1=argmax_1, argmax_2=argmax_2[:1])
+    with pytest.raises(ValueError, match="argmax_1 must be int64.*dtype=float32"):
+        model.decode_codes(code, argmax_1=argmax_1.astype(np.float32), argmax_2=argmax_2)
+    with pytest.raises(ValueError, match=r"takes the inputs \['code'\]"):
+        zoo.create("ae_dense", **zoo.info("ae_dense").tiny).decode_codes(code, argmax_1=argmax_1)
 
 
 def test_nan_in_a_training_batch_stops_training(tmp_path):

@@ -1,9 +1,11 @@
 """Export: SavedModel + ONNX artifacts match Keras and honour the contract.
 
-Three tiny models cover every graph: a classifier (`classify`), a siamese
-model with a nested `embed` tower (`embed`, `verify`) and an autoencoder
-with nested `encode` / `decode` models (`encode`, `decode`, `reconstruct`).
-Each is exported once per module and shared by the tests.
+Four tiny models cover every graph: a classifier (`classify`), a siamese
+model with a nested `embed` tower (`embed`, `verify`), an autoencoder with
+nested `encode` / `decode` models (`encode`, `decode`, `reconstruct`), and
+an unpooling autoencoder whose `encode` / `decode` also pass int64 argmax
+tensors (extra outputs / inputs declared in `graph_extras`). Each is
+exported once per module and shared by the tests.
 """
 
 import json
@@ -24,7 +26,8 @@ from export.onnx import BATCH_DIM, OPSET, check_serializable, export_onnx
 from export.savedmodel import export_savedmodel, load_savedmodel_signatures
 from export.signatures import input_specs
 from zoo.models import graphs
-from zoo.models.graphs import GRAPH_INPUTS, output_names
+from zoo.models.autoencoders import UnpoolingAutoencoder
+from zoo.models.graphs import GRAPH_INPUTS, extra_names, input_names, output_names
 
 BATCH_SIZES = (1, 3, 64)
 
@@ -60,7 +63,13 @@ def _autoencoder(k=6):
     return model, ("encode", "decode", "reconstruct")
 
 
-BUILDERS = {"classifier": _classifier, "siamese": _siamese, "autoencoder": _autoencoder}
+def _unpool():
+    model = UnpoolingAutoencoder(image_shape=(8, 8, 1), code_size=3, widths=(2, 3))
+    return model, ("encode", "decode", "reconstruct")
+
+
+BUILDERS = {"classifier": _classifier, "siamese": _siamese, "autoencoder": _autoencoder,
+            "unpool": _unpool}
 
 
 def _metadata(model):
@@ -81,11 +90,16 @@ def exported(request, tmp_path_factory):
 
 
 def _real_inputs(case, batch=5):
+    """Uniform [0, 1) floats; extra inputs (argmax) from encode of such images."""
     rng = np.random.default_rng(1)
     inputs = {}
     for graph in case.graphs:
         specs = input_specs(case.model, graph)
-        inputs[graph] = {s.name: rng.uniform(0, 1, (batch, *s.shape[1:])).astype("float32") for s in specs}
+        inputs[graph] = {s.name: rng.uniform(0, 1, (batch, *s.shape[1:])).astype("float32")
+                         for s in specs if s.name not in extra_names(case.model, graph, "inputs")}
+        if extra_names(case.model, graph, "inputs"):
+            image = rng.uniform(0, 1, (batch, *case.model.input_shape[1:])).astype("float32")
+            inputs[graph].update(parity.side_inputs(case.model, graph, image))
     return inputs
 
 
@@ -97,8 +111,12 @@ def test_parity_within_default_atol(exported):
     assert report.ok, report.table()
     card = report.to_card()
     assert list(card) == list(exported.graphs)
-    for entry in card.values():
+    for graph, entry in card.items():
         assert entry["max_abs_err"] <= entry["atol"] == parity.DEFAULT_ATOL
+        # Only graphs with integer outputs (the unpooling encode's argmax) count index mismatches.
+        has_indices = graph == "encode" and bool(extra_names(exported.model, graph, "outputs"))
+        assert ("index_mismatch" in entry) == has_indices
+        assert entry.get("index_mismatch", 0.0) <= parity.MAX_INDEX_MISMATCH
         assert entry["max_rel_err"] >= 0
         assert entry["batch_sizes"] == list(BATCH_SIZES)
         assert entry["engines"] == ["savedmodel", "onnxruntime"]
@@ -111,12 +129,16 @@ def test_onnx_contract(exported):
         onnx.checker.check_model(proto, full_check=True)
         assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [OPSET]
         names = output_names(exported.model, graph)
-        assert [v.name for v in proto.graph.input] == list(GRAPH_INPUTS[graph])
+        assert [v.name for v in proto.graph.input] == list(input_names(exported.model, graph))
         assert [v.name for v in proto.graph.output] == list(names)
+        extras = {*extra_names(exported.model, graph, "inputs"),
+                  *extra_names(exported.model, graph, "outputs")}
         for value in [*proto.graph.input, *proto.graph.output]:
             batch = value.type.tensor_type.shape.dim[0]
             assert batch.dim_param == BATCH_DIM and not batch.HasField("dim_value")
-            assert value.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+            # Contract tensors are float32; the unpooling argmax extras are int64.
+            want = onnx.TensorProto.INT64 if value.name in extras else onnx.TensorProto.FLOAT
+            assert value.type.tensor_type.elem_type == want, value.name
         props = {p.key: p.value for p in proto.metadata_props}
         assert props["zoo.name"] == exported.model.name
         assert json.loads(props["zoo.preprocess"]) == {"scale": 1 / 255}
@@ -133,7 +155,7 @@ def test_savedmodel_signatures(exported):
     for graph in exported.graphs:
         sig = loaded.signatures[graph]
         specs = sig.structured_input_signature[1]
-        assert sorted(specs) == sorted(GRAPH_INPUTS[graph])
+        assert sorted(specs) == sorted(input_names(exported.model, graph))
         assert all(s.shape[0] is None for s in specs.values())
         assert sorted(sig.structured_outputs) == sorted(output_names(exported.model, graph))
     if "verify" in exported.graphs:
@@ -153,6 +175,40 @@ def test_test_data_roundtrip(exported, tmp_path):
         tensor.ParseFromString((folder / "input_0.pb").read_bytes())
         assert tensor.name == GRAPH_INPUTS[graph][0]
         assert parity.verify_test_data(onnx_path, folder, atol=1e-5) <= 1e-5
+
+
+def test_extra_inputs_and_outputs_round_trip_through_onnx(exported):
+    """decode(**encode(x)) == reconstruct(x) with onnxruntime alone: the
+    extra outputs of encode feed the extra inputs of decode by name."""
+    if exported.graphs != ("encode", "decode", "reconstruct"):
+        pytest.skip("needs encode, decode and reconstruct")
+    import onnxruntime as ort
+
+    def session(graph):
+        path = str(exported.root / f"{graph}.onnx")
+        return ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+
+    x = np.random.default_rng(2).uniform(0, 1, (4, *exported.model.input_shape[1:]))
+    x = x.astype("float32")
+    encode, decode = session("encode"), session("decode")
+    encoded = dict(zip([o.name for o in encode.get_outputs()], encode.run(None, {"image": x})))
+    feed = {"code": encoded["code"], **{n: encoded[n] for n in extra_names(exported.model, "decode", "inputs")}}
+    (decoded,) = decode.run(None, feed)
+    (reconstructed,) = session("reconstruct").run(None, {"image": x})
+    np.testing.assert_allclose(decoded, reconstructed, atol=1e-6)
+
+
+def test_side_inputs_must_come_from_encode():
+    model, _ = _unpool()
+    images = np.zeros((2, 8, 8, 1), np.float32)
+    assert sorted(parity.side_inputs(model, "decode", images)) == ["argmax_1", "argmax_2"]
+    assert parity.side_inputs(model, "reconstruct", images) == {}
+
+    orphan, _ = _autoencoder()
+    orphan.graph_extras = {"decode": {"inputs": ("mask",)}}
+    with pytest.raises(ValueError, match=r"\['mask'\].*not outputs of its 'encode' graph"
+                                         r".*graph_extras\['encode'\]"):
+        parity.side_inputs(orphan, "decode", np.zeros((2, 16, 16, 1), np.float32))
 
 
 def test_inputs_follow_contract_order(tmp_path):
@@ -208,6 +264,25 @@ def test_atol_override_needs_reason(classifier):
     assert report.to_card()["classify"]["atol_reason"] == "fused softmax"
     with pytest.raises(ValueError, match="not checked"):
         parity.check(classifier.model, classifier.graphs, onnx_dir=classifier.root, atol={"embed": 1e-6})
+
+
+def test_integer_outputs_count_mismatches_not_distances():
+    """An argmax index that moves by one column (16 channels) is one
+    mismatch, not an error of 16; up to MAX_INDEX_MISMATCH is allowed."""
+    reference = np.arange(20000).reshape(2, 100, 100)
+    moved = reference.copy()
+    moved[0, 0, 0] += 16
+    assert list(parity._index_mismatch(reference, moved)) == [1, 20000]
+    assert list(parity._index_mismatch(reference, moved[:1])) == [20000, 20000]
+    assert list(parity._index_mismatch(reference, None)) == [20000, 20000]
+    ok = parity.GraphParity("encode", 1e-5, None, (1,), {"onnxruntime": (0.0, 0.0)},
+                            {"onnxruntime": parity.MAX_INDEX_MISMATCH})
+    bad = parity.GraphParity("encode", 1e-5, None, (1,), {"onnxruntime": (0.0, 0.0)},
+                             {"onnxruntime": 2 * parity.MAX_INDEX_MISMATCH})
+    assert ok.ok and not bad.ok
+    report = parity.ParityReport({"encode": bad})
+    assert not report.ok and "NO" in report.table()
+    assert report.to_card()["encode"]["index_mismatch"] == 2 * parity.MAX_INDEX_MISMATCH
 
 
 def test_check_needs_an_engine(classifier):

@@ -113,6 +113,52 @@ def test_pool_unpool_match_numpy(size, padding, pool_size, strides):
     np.testing.assert_array_equal(unpooled, np.where(want_mask == 1, x, 0))
 
 
+def np_argmax(mask):
+    """Per-sample flat NHWC index (y * W + x) * C + c of every 1 in `mask`,
+    window by window: what positions="argmax" returns."""
+    n, h, w, c = mask.shape
+    flat = np.arange(h * w * c).reshape(h, w, c)
+    return [np.sort(flat[mask[b] == 1]) for b in range(n)]
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("pool_size,strides", GEOMETRIES)
+def test_argmax_positions_match_the_mask(size, padding, pool_size, strides):
+    """positions="argmax" gives int64 indices of the mask's ones, and
+    unpooling at them equals unpooling at the mask."""
+    x = random_image((3, *size, 4))
+    pooled, mask = MaxPoolingWithArgmax2D(pool_size, strides, padding)(x)
+    same, argmax = MaxPoolingWithArgmax2D(pool_size, strides, padding, positions="argmax")(x)
+    assert argmax.dtype == tf.int64 and argmax.shape == pooled.shape
+    np.testing.assert_array_equal(same, pooled)
+    for got, want in zip(argmax.numpy(), np_argmax(mask.numpy())):
+        np.testing.assert_array_equal(np.sort(got.ravel()), want)
+    unpool = MaxUnpooling2D(pool_size, strides, padding, output_size=size)
+    np.testing.assert_array_equal(unpool([pooled, argmax]),
+                                  MaxUnpooling2D(pool_size, strides, padding)([pooled, mask]))
+
+
+def test_argmax_is_int64_in_a_functional_model():
+    image = keras.Input((6, 6, 2))
+    pooled, argmax = MaxPoolingWithArgmax2D(2, positions="argmax")(image)
+    assert argmax.dtype == "int64" and tuple(argmax.shape) == (None, 3, 3, 2)
+    out = MaxUnpooling2D(2, output_size=(6, 6))([pooled, argmax])
+    assert out.dtype == "float32" and tuple(out.shape) == (None, 6, 6, 2)
+
+
+def test_unpool_refuses_positions_that_do_not_match_output_size():
+    x = random_image((1, 6, 6, 2))
+    pooled, mask = MaxPoolingWithArgmax2D(2)(x)
+    _, argmax = MaxPoolingWithArgmax2D(2, positions="argmax")(x)
+    with pytest.raises(ValueError, match="int64 argmax indices when output_size"):
+        MaxUnpooling2D(2)([pooled, tf.zeros((1, 6, 6, 2), tf.int64)])
+    with pytest.raises(ValueError, match=r"argmax.shape=\(1, 6, 6, 2\)"):
+        MaxUnpooling2D(2, output_size=(6, 6))([pooled, mask])
+    with pytest.raises(ValueError, match="Pass the same arguments"):
+        MaxUnpooling2D(2, output_size=(8, 8))([pooled, argmax])
+
+
 def test_valid_padding_drops_the_last_odd_row_and_column():
     x = random_image((2, 7, 7, 1)) + 10.0  # positive, so a kept 0 would be a bug
     pooled, mask = MaxPoolingWithArgmax2D(2)(x)
@@ -178,6 +224,13 @@ def test_bad_pool_arguments_are_named(cls, kwargs, match):
         cls(**kwargs)
 
 
+def test_bad_positions_and_output_size_are_named():
+    with pytest.raises(ValueError, match="positions='index'"):
+        MaxPoolingWithArgmax2D(positions="index")
+    with pytest.raises(ValueError, match="output_size=0"):
+        MaxUnpooling2D(output_size=0)
+
+
 def test_unpool_refuses_pooled_and_mask_of_different_geometry():
     pooled, mask = MaxPoolingWithArgmax2D(2, padding="same")(random_image((1, 7, 7, 2)))
     with pytest.raises(ValueError, match="Pass the same arguments"):
@@ -199,10 +252,12 @@ def test_pool_needs_static_spatial_size():
     [
         MaxPoolingWithArgmax2D((3, 2), strides=(3, 4), padding="same", name="pool"),
         MaxUnpooling2D(3, padding="same", name="unpool"),
+        MaxPoolingWithArgmax2D(2, positions="argmax", name="pool_argmax"),
+        MaxUnpooling2D(2, output_size=(7, 5), name="unpool_argmax"),
         Sampling(seed=7, deterministic=True, name="z"),
         Sampling(),
     ],
-    ids=["pool", "unpool", "sampling", "sampling_default"],
+    ids=["pool", "unpool", "pool_argmax", "unpool_argmax", "sampling", "sampling_default"],
 )
 def test_layer_serialization_round_trip(layer):
     restored = keras.layers.deserialize(keras.layers.serialize(layer))

@@ -2,6 +2,8 @@
 
 The graphs are linear, so every expected value is a NumPy one-liner:
 embed = flatten(x) @ W, verify = sum((a - b)^2), decode = sigmoid(code @ D).
+With `argmax=True` encode also outputs an int64 `argmax_1` = (x > 0.5) and
+decode takes it back as an extra input: image = sigmoid(code @ D) * argmax_1.
 """
 
 import hashlib
@@ -34,8 +36,8 @@ W_DECODE = RNG.normal(size=(CODE, H * W)).astype(np.float32)
 SCALE = 1.0 / 255.0
 
 
-def _tensor(name, shape):
-    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+def _tensor(name, shape, dtype=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, dtype, shape)
 
 
 def _onnx(nodes, inputs, outputs, weights=None):
@@ -55,9 +57,27 @@ def _linear(output, weight, name="image"):
             helper.make_node("MatMul", [f"{output}_flat", weight], [output])]
 
 
-def build_graph(graph, channels=1, vae=False):
+def build_graph(graph, channels=1, vae=False, argmax=False):
     """(onnx bytes, card inputs, card outputs) of one tiny graph."""
     img = [-1, H, W, channels]
+    if graph == "encode" and argmax:
+        nodes = _linear("code", "w") + [
+            helper.make_node("Greater", ["image", "half"], ["above"]),
+            helper.make_node("Cast", ["above"], ["argmax_1"], to=TensorProto.INT64)]
+        return (_onnx(nodes, [_image()], [_tensor("code", ["N", CODE]),
+                                          _tensor("argmax_1", ["N", H, W, 1], TensorProto.INT64)],
+                      {"w": W_ENCODE, "half": np.array(0.5, np.float32)}),
+                {"image": img}, {"code": [-1, CODE], "argmax_1": [-1, H, W, 1]})
+    if graph == "decode" and argmax:
+        nodes = [helper.make_node("MatMul", ["code", "w"], ["flat"]),
+                 helper.make_node("Sigmoid", ["flat"], ["pixels"]),
+                 helper.make_node("Reshape", ["pixels", "shape"], ["dense"]),
+                 helper.make_node("Cast", ["argmax_1"], ["mask"], to=TensorProto.FLOAT),
+                 helper.make_node("Mul", ["dense", "mask"], ["image"])]
+        return (_onnx(nodes, [_tensor("code", ["N", CODE]),
+                              _tensor("argmax_1", ["N", H, W, 1], TensorProto.INT64)], [_image()],
+                      {"w": W_DECODE, "shape": np.array([-1, H, W, 1], np.int64)}),
+                {"code": [-1, CODE], "argmax_1": [-1, H, W, 1]}, {"image": img})
     if graph == "embed":
         w = W_EMBED if channels == 1 else W_EMBED3
         return (_onnx(_linear("embedding", "w"), [_image(channels=channels)],
@@ -101,13 +121,14 @@ def build_graph(graph, channels=1, vae=False):
 
 
 def write_artifact(folder, graphs=("embed",), *, invert=False, scale=SCALE, resize=(H, W),
-                   channels=1, distance=None, threshold=None, vae=False, classes=None):
+                   channels=1, distance=None, threshold=None, vae=False, argmax=False,
+                   classes=None):
     """Write GRAPH.onnx files and a schema-1 card.json with correct sha256."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     card_graphs, files = {}, {}
     for graph in graphs:
-        data, inputs, outputs = build_graph(graph, channels=channels, vae=vae)
+        data, inputs, outputs = build_graph(graph, channels=channels, vae=vae, argmax=argmax)
         (folder / f"{graph}.onnx").write_bytes(data)
         files[f"{graph}.onnx"] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
         card_graphs[graph] = {"file": f"{graph}.onnx", "inputs": inputs, "outputs": outputs}
@@ -312,6 +333,52 @@ def test_identify_names_the_best_class_or_unknown(tmp_path):
     assert people == want and "unknown" in people and set(people) != {"unknown"}
     everyone, _ = model.identify(x, threshold=float(best.min()) - 1)
     assert everyone == [names[c] for c in expected.argmax(1)]
+
+
+def test_decode_takes_extra_inputs_from_encode(tmp_path):
+    """A cae_unpool-like artifact: decode(**encode(x)) with an int64 extra."""
+    model = runtime.load(write_artifact(tmp_path, ("encode", "decode"), argmax=True))
+    x = images()
+    encoded = model.encode(x)
+    assert sorted(encoded) == ["argmax_1", "code"] and encoded["argmax_1"].dtype == np.int64
+    mask = ref_input(x)[..., None] > 0.5
+    np.testing.assert_array_equal(encoded["argmax_1"], mask)
+    dense = 1 / (1 + np.exp(-(encoded["code"].astype(np.float64) @ W_DECODE)))
+    np.testing.assert_allclose(model.decode(**encoded), dense.reshape(3, H, W, 1) * mask,
+                               rtol=1e-5, atol=1e-6)
+    one = model.decode(encoded["code"][0], argmax_1=encoded["argmax_1"][0])
+    np.testing.assert_allclose(one, model.decode(**encoded)[:1], rtol=1e-6)
+    # run() keeps int64 inputs as integers.
+    out = model.run("decode", code=encoded["code"], argmax_1=encoded["argmax_1"].astype(np.int32))
+    np.testing.assert_allclose(out["image"], model.decode(**encoded), rtol=1e-6)
+
+
+@pytest.mark.parametrize("extra, match", [
+    ({}, r"\(missing: \['argmax_1'\].*model\.encode\(images\).*inputs=\['code'\]"),
+    ({"argmax_1": np.zeros((3, H, W, 1), np.int64), "argmax_2": 0}, r"unknown: \['argmax_2'\]"),
+    ({"argmax_1": np.zeros((2, H, W, 1), np.int64)}, r"shaped \(3, 4, 4, 1\).*shape=\(2, 4, 4, 1\)"),
+    ({"argmax_1": np.zeros((3, H, W), np.int64)}, r"shaped \(3, 4, 4, 1\).*shape=\(3, 4, 4\)"),
+    ({"argmax_1": np.zeros((3, H, W, 1), np.float32)}, r"must hold integers \(int64\).*dtype=float32"),
+    ({"argmax_1": np.full((3, H, W, 1), -1)}, r"indices, which must be >= 0.*min=-1"),
+])
+def test_decode_checks_the_extra_inputs(tmp_path, extra, match):
+    model = runtime.load(write_artifact(tmp_path, ("decode",), argmax=True))
+    with pytest.raises(ValueError, match=match):
+        model.decode(np.zeros((3, CODE)), **extra)
+
+
+def test_decode_without_extras_refuses_them(tmp_path):
+    model = runtime.load(write_artifact(tmp_path, ("decode",)))
+    with pytest.raises(ValueError, match=r"takes \['code'\] \(missing: \[\], unknown: \['argmax_1'\]"):
+        model.decode(np.zeros((1, CODE)), argmax_1=np.zeros((1, H, W, 1), np.int64))
+    with pytest.raises(ValueError, match="Input 'code' must be numeric"):
+        model.run("decode", code=np.array([["a", "b"]]))
+
+
+def test_run_refuses_floats_for_an_int64_input(tmp_path):
+    model = runtime.load(write_artifact(tmp_path, ("decode",), argmax=True))
+    with pytest.raises(ValueError, match=r"Input 'argmax_1' must be integer \(int64\).*float64"):
+        model.run("decode", code=np.zeros((1, CODE)), argmax_1=np.zeros((1, H, W, 1)))
 
 
 def test_vae_encode_returns_mean_and_log_var(tmp_path):

@@ -23,6 +23,30 @@ ENCODE_ATOL = {"encode": {
               "TF/oneDNN sum the 1568-term Dense in different orders, a float32 relative "
               "error of ~1e-6 of the largest code value (max abs 1.8e-5 to 2.7e-5 over runs)"}}
 
+# The card's notes (copied from result.json by `zoo export`).
+NOTES = {
+    "graphs": "encode: image -> code, argmax_1, argmax_2; decode: code, argmax_1, argmax_2 -> "
+              "image; reconstruct: image -> reconstruction. The decoder unpools at the "
+              "encoder's argmax positions, so decode needs the argmax outputs of encode for "
+              "the same images besides the code: decode(**encode(images)) equals "
+              "reconstruct(images). argmax_K (int64, [N, 28 / 2**K, 28 / 2**K, filters of "
+              "block K]) is the per-sample flat index (y * W + x) * C + c of each window "
+              "maximum in the input [H, W, C] of pooling stage K (1 = nearest the image). In "
+              "Python: encode_images(images, return_dict=True), then decode_codes(**encoded); "
+              "unpool_decode(code, images) decodes codes with the positions of given images.",
+    "masks_carry_information": "the argmax positions are a side channel from encoder to "
+                               "decoder (one of four positions per pooled value): "
+                               "masks_only_mse is the test MSE when every code is replaced by "
+                               "the mean training code",
+    "loss": "MSE per pixel",
+    "input_range": "images in [0, 1]; the Python helpers refuse values outside",
+    "linear_probe": f"sklearn LogisticRegression (max_iter 1000) on standardised features of "
+                    f"{PROBE_TRAIN} training images, accuracy on the test set; PCA features "
+                    "of the same size fitted on the training images",
+    "figures": "samples.png decodes Gaussian samples of the code with the argmax positions of "
+               "fixed test images (one per row); manifold.png is the 2-D PCA of the test codes",
+}
+
 
 def train(run_dir, epochs=None, seed=0, quick=False):
     """Train on 55k Fashion-MNIST images with MSE.
@@ -46,24 +70,7 @@ def train(run_dir, epochs=None, seed=0, quick=False):
     result = save_result(
         run_dir, model, metrics=metrics, seconds=run.seconds, epochs=epochs, seed=seed,
         dataset=fashion_dataset_card(seed, quick),
-        notes={"graphs": "encode (image -> code) and reconstruct only. The decoder unpools "
-                         "at the encoder's argmax positions, so it needs the pooling masks "
-                         "of the image as well as the code: there is no decode graph from "
-                         "the code alone. In Python, unpool_decode(code, images) decodes a "
-                         "code with the masks of given images.",
-               "masks_carry_information": "the masks are a side channel from encoder to "
-                                          "decoder (one bit per pooled position): "
-                                          "masks_only_mse is the test MSE when every code is "
-                                          "replaced by the mean training code",
-               "loss": "MSE per pixel",
-               "input_range": "images in [0, 1]; the Python helpers refuse values outside",
-               "linear_probe": f"sklearn LogisticRegression (max_iter 1000) on standardised "
-                               f"features of {PROBE_TRAIN} training images, accuracy on the "
-                               "test set; PCA features of the same size fitted on the "
-                               "training images",
-               "figures": "samples.png decodes Gaussian samples of the code with the masks "
-                          "of fixed test images (one per row); manifold.png is the 2-D PCA "
-                          "of the test codes"},
+        notes=NOTES,
         figures=["reconstructions.png", "samples.png", "manifold.png"],
     )
     result["atol"] = ENCODE_ATOL

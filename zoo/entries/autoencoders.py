@@ -41,9 +41,9 @@ entry(
     covers="Autoencoders: convolutional autoencoder with unpooling at the max "
     "locations (argmax pooling masks)",
     summary="Conv autoencoder (16, 32 filters, code 32) whose decoder unpools at the "
-    "encoder's argmax positions; ships encode + reconstruct.",
+    "encoder's argmax positions; encode outputs them, decode takes them back.",
     input_shape=_IMAGE,
-    graphs=("encode", "reconstruct"),
+    graphs=_ALL,  # encode -> (code, argmax_1, argmax_2); decode takes all three
     dataset="fashion_mnist",
     defaults={"image_shape": _IMAGE, "code_size": 32, "widths": (16, 32)},
     tiny={"code_size": 4, "widths": (4, 8)},

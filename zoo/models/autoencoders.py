@@ -4,8 +4,9 @@ Each model is a registered `keras.Model` subclass built in functional style
 (keras-hub pattern): `__init__` takes the hyper-parameters, builds the graph,
 and `get_config` mirrors `__init__`. Export graphs follow
 `zoo.models.graphs`: the nested sub-model "encode" maps `image` -> `code`,
-"decode" maps `code` -> `image`, and the whole model is "reconstruct".
-Inputs are float32 images in [0, 1].
+"decode" maps `code` -> `image`, and the whole model is "reconstruct"
+(cae_unpool's encode and decode also pass its argmax positions, declared in
+`graph_extras`). Inputs are float32 images in [0, 1].
 """
 
 from zoo import backend  # noqa: F401
@@ -15,6 +16,7 @@ import numpy as np
 from keras import layers, ops
 
 from zoo.layers import MaxPoolingWithArgmax2D, MaxUnpooling2D
+from zoo.models.graphs import extra_names, output_names
 
 
 def _positive_ints(value, name):
@@ -67,22 +69,61 @@ class AutoencoderMixin:
     def from_config(cls, config):
         return cls(**config)
 
-    def encode_images(self, images, batch_size=512):
-        """Codes [N, k] of images in [0, 1] (refused outside [0, 1])."""
-        x = check_images(images, self.image_shape)
-        return self.get_layer("encode").predict(x, batch_size=batch_size, verbose=0)
+    def encode_images(self, images, batch_size=512, return_dict=False):
+        """Codes [N, k] of images in [0, 1] (refused outside [0, 1]); a VAE
+        gives [mean, log_var].
 
-    def decode_codes(self, code, batch_size=512):
+        Args:
+            images: [N, H, W, C] or [N, H, W] floats in [0, 1].
+            batch_size: images per predict batch.
+            return_dict: return every output of the `encode` graph by name
+                instead, extra outputs included (cae_unpool: `code`,
+                `argmax_1`, `argmax_2`), ready for `decode_codes(**...)`.
+        """
+        x = check_images(images, self.image_shape)
+        out = self.get_layer("encode").predict(x, batch_size=batch_size, verbose=0)
+        if return_dict:
+            return dict(zip(output_names(self, "encode"), out if isinstance(out, list) else [out]))
+        return out[0] if extra_names(self, "encode", "outputs") else out
+
+    def decode_codes(self, code, batch_size=512, **extra):
         """Images [N, H, W, C] decoded from codes [N, code_size].
 
+        Args:
+            code: [N, code_size].
+            batch_size: codes per predict batch.
+            **extra: the `decode` graph's extra inputs by name, [N, ...]
+                each (cae_unpool: `argmax_1`, `argmax_2` from
+                `encode_images(images, return_dict=True)`).
+
         Raises:
-            ValueError: when the code width is not `code_size`.
+            ValueError: a code of the wrong width, or a missing, unknown or
+                wrongly shaped extra input.
         """
         code = np.asarray(code, dtype=np.float32)
         if code.ndim != 2 or code.shape[1] != self.code_size:
             raise ValueError(f"code must have shape (N, {self.code_size}) for this model "
                              f"(code_size={self.code_size}). Received: code.shape={code.shape}")
-        return self.get_layer("decode").predict(code, batch_size=batch_size, verbose=0)
+        decode = self.get_layer("decode")
+        names = extra_names(self, "decode", "inputs")
+        if sorted(extra) != sorted(names):
+            raise ValueError(
+                f"decode_codes of {self.name!r} takes the inputs {['code', *names]}: the "
+                "encode outputs of the same images. Get them with encoded = "
+                "encode_images(images, return_dict=True) and call decode_codes(**encoded). "
+                f"Received: inputs={['code', *sorted(extra)]}")
+        feeds = [code]
+        for name, tensor in zip(names, decode.inputs[1:]):
+            value = np.asarray(extra[name])
+            want = (len(code), *tensor.shape[1:])
+            if value.shape != want or value.dtype.kind not in ("iu" if "int" in tensor.dtype
+                                                               else "iuf"):
+                raise ValueError(
+                    f"{name} must be {tensor.dtype} shaped {want}, like the encode output "
+                    f"{name!r} of the same {len(code)} images. "
+                    f"Received: {name}.shape={value.shape}, dtype={value.dtype}")
+            feeds.append(value.astype(tensor.dtype))
+        return decode.predict(feeds if names else code, batch_size=batch_size, verbose=0)
 
     def reconstruct_images(self, images, batch_size=512):
         """Deterministic reconstructions of images in [0, 1]."""
@@ -246,14 +287,14 @@ class UnpoolingAutoencoder(AutoencoderMixin, keras.Model):
     """Conv autoencoder whose decoder unpools at the encoder's argmax positions
     (SegNet style): Conv-ReLU + `MaxPoolingWithArgmax2D` per block, then a
     Dense code; the decoder maps the code back with Dense + Reshape and, per
-    block in reverse, `MaxUnpooling2D([x, mask])` + Conv.
+    block in reverse, `MaxUnpooling2D` at that block's argmax + Conv.
 
-    Graphs: `encode` (image -> code) and `reconstruct` (the whole model).
-    There is no standalone `decode`: the decoder also needs the pooling
-    masks, which come from the image, not from the code. The nested
-    "argmax_masks" model shares the encoder's conv layers and recomputes the
-    masks (the conv trunk runs twice per forward pass, with one set of
-    weights); "unpool_decoder" takes [code, mask_1, ..., mask_n].
+    Graphs (`graph_extras`): `encode` maps `image` to `code` plus one int64
+    `argmax_K` per pooling stage K = 1..len(widths), counted from the image,
+    shaped [N, H / 2**K, W / 2**K, widths[K-1]] (the flat per-sample index
+    (y * W' + x) * C + c of each maximum in the stage's input [H', W', C]);
+    `decode` takes `code` and the same `argmax_K`; `reconstruct` is
+    decode(encode(image)), so the conv trunk runs once.
 
     Args:
         image_shape: (H, W, C); H and W divisible by 2 ** len(widths).
@@ -271,52 +312,49 @@ class UnpoolingAutoencoder(AutoencoderMixin, keras.Model):
         if image_shape[0] % factor or image_shape[1] % factor:
             raise ValueError(f"image height and width must be divisible by 2**len(widths)="
                              f"{factor}. Received: image_shape={image_shape}, widths={widths}")
+        names = _argmax_names(widths)
         image = keras.Input(image_shape, name="image")
-        x, masks = image, []
+        x, argmax, sizes = image, [], []
         for i, width in enumerate(widths):
             x = layers.Conv2D(width, 3, padding="same", activation="relu", name=f"enc_conv{i}")(x)
-            x, mask = MaxPoolingWithArgmax2D(2, name=f"enc_pool{i}")(x)
-            masks.append(mask)
+            sizes.append(tuple(x.shape[1:3]))
+            x, positions = MaxPoolingWithArgmax2D(2, positions="argmax", name=f"enc_pool{i}")(x)
+            argmax.append(positions)
         bottom = tuple(x.shape[1:])
         code = layers.Dense(code_size, name="code")(layers.Flatten(name="flatten")(x))
-        encode = keras.Model(image, code, name="encode")
-        argmax_masks = keras.Model(image, masks, name="argmax_masks")  # shares the conv layers
+        encode = keras.Model(image, [code, *argmax], name="encode")
 
         code_in = keras.Input((code_size,), name="code")
-        mask_in = [keras.Input(tuple(m.shape[1:]), name=f"mask_{i + 1}") for i, m in enumerate(masks)]
+        argmax_in = [keras.Input(tuple(a.shape[1:]), dtype="int64", name=n)
+                     for a, n in zip(argmax, names)]
         y = layers.Dense(int(np.prod(bottom)), activation="relu", name="dec_dense")(code_in)
         y = layers.Reshape(bottom, name="dec_reshape")(y)
         for i in reversed(range(len(widths))):
-            y = MaxUnpooling2D(2, name=f"dec_unpool{i}")([y, mask_in[i]])
+            y = MaxUnpooling2D(2, output_size=sizes[i], name=f"dec_unpool{i}")([y, argmax_in[i]])
             last = i == 0
             y = layers.Conv2D(image_shape[-1] if last else widths[i - 1], 3, padding="same",
                               activation="sigmoid" if last else "relu", name=f"dec_conv{i}")(y)
-        decoder = keras.Model([code_in, *mask_in], y, name="unpool_decoder")
+        decode = keras.Model([code_in, *argmax_in], y, name="decode")
 
         outer = keras.Input(image_shape, name="image")
-        outer_masks = argmax_masks(outer)
-        outer_masks = outer_masks if isinstance(outer_masks, (list, tuple)) else [outer_masks]
-        recon = decoder([encode(outer), *outer_masks])
-        super().__init__(outer, recon, **{"name": "cae_unpool", **kwargs})
+        super().__init__(outer, decode(encode(outer)), **{"name": "cae_unpool", **kwargs})
         self.image_shape, self.code_size, self.widths = image_shape, code_size, widths
 
-
-    def decode_codes(self, code, batch_size=512):
-        raise NotImplementedError(
-            "cae_unpool has no standalone decoder: unpooling needs the argmax masks of an "
-            "image. Use reconstruct_images(images), or unpool_decode(code, images) to decode "
-            f"codes with the masks of given images. Received: code.shape={np.shape(code)}")
+    @property
+    def graph_extras(self):
+        """The argmax of each pooling stage: an extra output of `encode` and
+        an extra input of `decode` (see `zoo.models.graphs`)."""
+        names = _argmax_names(self.widths)
+        return {"encode": {"outputs": names}, "decode": {"inputs": names}}
 
     def unpool_decode(self, code, images):
-        """Decode `code` [N, k] with the pooling masks of `images` [N, H, W, C]."""
-        code = np.asarray(code, np.float32)
-        if code.ndim != 2 or code.shape[1] != self.code_size:
-            raise ValueError(f"code must have shape (N, {self.code_size}). "
-                             f"Received: code.shape={code.shape}")
-        masks = self.get_layer("argmax_masks").predict(check_images(images, self.image_shape),
-                                                       verbose=0)
-        masks = masks if isinstance(masks, (list, tuple)) else [masks]
-        return self.get_layer("unpool_decoder").predict([code, *masks], verbose=0)
+        """Decode `code` [N, k] with the argmax positions of `images` [N, H, W, C]."""
+        encoded = self.encode_images(images, return_dict=True)
+        return self.decode_codes(code, **{n: encoded[n] for n in _argmax_names(self.widths)})
+
+
+def _argmax_names(widths):
+    return tuple(f"argmax_{k}" for k in range(1, len(widths) + 1))
 
 
 def _compiled(model, learning_rate=1e-3):

@@ -4,6 +4,14 @@ Convention: for graph G, a nested sub-model layer named G (e.g. "encode",
 "decode", "embed") is used when the model has one; otherwise the model itself
 is graph G. Input names come from the Keras `Input` names; output names are
 fixed per graph (the artifact contract).
+
+A model may declare extra named inputs and outputs of a graph, after the
+contract's, in a `graph_extras` attribute: `{graph: {"inputs": names,
+"outputs": names}}`. They carry side information the graph needs besides
+the standard tensors, e.g. cae_unpool's pooling positions: its `encode`
+also outputs `argmax_1`, `argmax_2` and its `decode` takes them back. An
+extra input of `decode` is the `encode` output of the same name, so
+`decode(**encode(images))` reconstructs the images.
 """
 
 GRAPH_INPUTS = {
@@ -47,15 +55,31 @@ def graph_model(model, graph):
     return model
 
 
+def extra_names(model, graph, io):
+    """The extra `io` ("inputs" or "outputs") names `model` declares for
+    `graph` in its `graph_extras` (see the module docstring), or ()."""
+    if io not in ("inputs", "outputs"):
+        raise ValueError(f'io must be "inputs" or "outputs". Received: io={io!r}')
+    return tuple(getattr(model, "graph_extras", {}).get(graph, {}).get(io, ()))
+
+
+def input_names(model, graph):
+    """Input names of `graph`: the contract's, then the model's extra inputs."""
+    return GRAPH_INPUTS[graph] + extra_names(model, graph, "inputs")
+
+
 def output_names(model, graph):
-    """Output names of `graph`; a two-output `encode` is ("mean", "log_var")."""
+    """Output names of `graph`: the contract's, then the model's extra
+    outputs; a two-output `encode` without extras is ("mean", "log_var")."""
     sub = graph_model(model, graph)
-    if graph == "encode" and len(sub.outputs) == 2:
+    extra = extra_names(model, graph, "outputs")
+    if graph == "encode" and len(sub.outputs) == 2 and not extra:
         return ("mean", "log_var")
-    names = GRAPH_OUTPUTS[graph]
+    names = GRAPH_OUTPUTS[graph] + extra
     if len(sub.outputs) != len(names):
         raise ValueError(
             f"Graph {graph!r} of {model.name!r} has {len(sub.outputs)} outputs; "
-            f"the contract expects {len(names)} ({names})."
+            f"the contract expects {len(names)} {names}. Declare extra outputs in the "
+            "model's graph_extras (see zoo.models.graphs)."
         )
     return names

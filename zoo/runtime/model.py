@@ -9,7 +9,10 @@ import onnxruntime as ort
 
 from zoo.retrieval import UNKNOWN
 from zoo.runtime.card import ArtifactError, read_card, verified_bytes
-from zoo.runtime.preprocess import check_code, preprocess
+from zoo.runtime.preprocess import check_code, check_side_input, preprocess
+
+# numpy dtype of each ONNX input type the zoo's graphs use.
+_DTYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64}
 
 
 class RuntimeModel:
@@ -56,6 +59,8 @@ class RuntimeModel:
                 ) from None
             self._check_names(graph, spec, session)
             self._sessions[graph] = session
+        self._dtypes = {graph: {t.name: _DTYPES.get(t.type, np.float32) for t in s.get_inputs()}
+                        for graph, s in self._sessions.items()}
 
     def __repr__(self):
         return f"RuntimeModel(name={self.name!r}, graphs={self.graphs}, folder={str(self.folder)!r})"
@@ -71,11 +76,12 @@ class RuntimeModel:
         return self.card.get("distance")
 
     def run(self, graph, **inputs) -> dict:
-        """Run `graph` on raw float32 inputs; no preprocessing.
+        """Run `graph` on raw inputs; no preprocessing.
 
         Args:
             graph: a graph name from `self.graphs`.
-            **inputs: one array per input name of the graph.
+            **inputs: one array per input name of the graph: floats, cast
+                to float32, or integers for an int64 input (e.g. argmax).
 
         Returns:
             A dict from output name to array.
@@ -90,9 +96,13 @@ class RuntimeModel:
         feeds = {}
         for key, value in inputs.items():
             array = np.asarray(value)
-            if array.dtype.kind not in "uif":
-                raise ValueError(f"Input {key!r} must be numeric. Received: dtype={array.dtype}")
-            feeds[key] = array.astype(np.float32, copy=False)
+            dtype = self._dtypes[graph][key]
+            kinds = "uif" if dtype == np.float32 else "ui"
+            if array.dtype.kind not in kinds:
+                raise ValueError(
+                    f"Input {key!r} must be {'numeric' if kinds == 'uif' else 'integer'} "
+                    f"({np.dtype(dtype).name}). Received: dtype={array.dtype}")
+            feeds[key] = array.astype(dtype, copy=False)
         names = list(spec["outputs"])
         return dict(zip(names, self._sessions[graph].run(names, feeds)))
 
@@ -136,15 +146,38 @@ class RuntimeModel:
         return [classes[b] if k else UNKNOWN for b, k in zip(best, known)], scores
 
     def encode(self, images, *, resize=False):
-        """The code [N, k] of `images`, or a dict with `mean` and `log_var` for a VAE."""
+        """The code [N, k] of `images`, or a dict of every output when the
+        graph has several: `mean` and `log_var` for a VAE; `code` and
+        `argmax_K` for cae_unpool, ready for `decode(**encoded)`."""
         out = self._run_images("encode", images, resize)
         return out["code"] if list(out) == ["code"] else out
 
-    def decode(self, code) -> np.ndarray:
-        """Images [N, H, W, C] decoded from `code` [N, k] (or one code [k])."""
+    def decode(self, code, **extra) -> np.ndarray:
+        """Images [N, H, W, C] decoded from `code` [N, k] (or one code [k]).
+
+        A decode graph with extra inputs takes them by name: cae_unpool's
+        unpooling needs `argmax_1`, `argmax_2`, the `encode` outputs of the
+        same images, so `decode(**encode(images))` reconstructs them.
+
+        Args:
+            code: [N, k] floats, or one code [k].
+            **extra: the graph's extra inputs, shaped as in the card.
+        """
         spec = self._graph("decode")
-        (key, shape), = spec["inputs"].items()
-        return _single(self.run("decode", **{key: check_code(code, shape, name=key)}))
+        key = "code" if "code" in spec["inputs"] else next(iter(spec["inputs"]))
+        names = [n for n in spec["inputs"] if n != key]
+        missing, unknown = [n for n in names if n not in extra], sorted(set(extra) - set(names))
+        if missing or unknown:
+            raise ValueError(
+                f"The decode graph of {self.name!r} takes {[key, *names]} (missing: {missing}, "
+                f"unknown: {unknown}). Its extra inputs are the encode outputs of the same "
+                "names: encoded = model.encode(images); model.decode(**encoded). "
+                f"Received: inputs={[key, *sorted(extra)]}")
+        feeds = {key: check_code(code, spec["inputs"][key], name=key)}
+        for name in names:
+            feeds[name] = check_side_input(extra[name], spec["inputs"][name], len(feeds[key]),
+                                           self._dtypes["decode"][name], name=name)
+        return _single(self.run("decode", **feeds))
 
     def reconstruct(self, images, *, resize=False) -> np.ndarray:
         """Deterministic reconstructions [N, H, W, C] of `images`.

@@ -81,6 +81,37 @@ def check_code(code, shape, name="code") -> np.ndarray:
     return x.astype(np.float32)
 
 
+def check_side_input(value, shape, batch, dtype, name) -> np.ndarray:
+    """An extra graph input (e.g. cae_unpool's `argmax_1`) as `dtype`,
+    checked against its card `shape` and the batch of the main input.
+
+    Args:
+        value: [N, ...] array, or one row without the batch axis.
+        shape: the card's input shape [-1, ...].
+        batch: N, the rows of the main input (the code).
+        dtype: np.float32, or np.int64 for indices (refused below 0).
+        name: the input name used in error messages.
+    """
+    x = np.asarray(value)
+    integer = np.dtype(dtype).kind == "i"
+    if x.dtype.kind not in ("iu" if integer else "iuf"):
+        raise ValueError(f"`{name}` must hold {'integers' if integer else 'numbers'} "
+                         f"({np.dtype(dtype).name}). Received: dtype={x.dtype}")
+    received = x.shape
+    if batch == 1 and x.ndim == len(shape) - 1:
+        x = x[None]  # one row, like one code (k,)
+    want = (batch, *shape[1:])
+    if x.ndim != len(want) or any(w >= 0 and w != d for w, d in zip(want, x.shape)):
+        raise ValueError(
+            f"`{name}` must be shaped {want}: one row per code, like the encode output "
+            f"{name!r} of the same images. Received: shape={received}")
+    if integer and x.size and x.min() < 0:
+        raise ValueError(f"`{name}` holds indices, which must be >= 0. Received: min={x.min()}")
+    if not integer and not np.isfinite(x).all():
+        raise ValueError(f"`{name}` contains NaN or inf. Received: {name}={_sample(x)}")
+    return x.astype(dtype)
+
+
 def resize_images(x, size) -> np.ndarray:
     """Resize [N, H, W, C] to `size`: area for integer shrink factors, else nearest.
 
