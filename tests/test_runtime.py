@@ -335,6 +335,17 @@ def test_identify_names_the_best_class_or_unknown(tmp_path):
     assert everyone == [names[c] for c in expected.argmax(1)]
 
 
+def test_identify_falls_back_to_classify_probabilities(tmp_path):
+    x = images(8)
+    names = [f"p{c}" for c in range(CLASSES)]
+    model = runtime.load(write_artifact(tmp_path, ("classify",), classes=names,
+                                        threshold={"value": 0.5, "direction": "greater"}))
+    people, scores = model.identify(x)
+    np.testing.assert_allclose(scores, model.classify(x))
+    assert people == [names[c] if p >= 0.5 else "unknown"
+                      for c, p in zip(scores.argmax(1), scores.max(1))]
+
+
 def test_decode_takes_extra_inputs_from_encode(tmp_path):
     """A cae_unpool-like artifact: decode(**encode(x)) with an int64 extra."""
     model = runtime.load(write_artifact(tmp_path, ("encode", "decode"), argmax=True))

@@ -1,7 +1,8 @@
 """Face entries on ORL/AT&T (the lecture's Transfer Learning and face recognition).
 
 `face_embed` plays the "network trained on celebrities": it learns from the
-source people s1-s30 only. The other entries reuse it, unchanged or adapted,
+source people s1-s30 only (trains on s1-s25; s26-s30 pick its epoch and
+calibrate the threshold). The other entries reuse it, unchanged or adapted,
 for the unseen people s31-s40 (10 identities).
 """
 

@@ -127,6 +127,9 @@ class RuntimeModel:
     def identify(self, images, *, resize=False, threshold=None):
         """The enrolled identity of each image, or "unknown" (open set).
 
+        Uses the `identify` graph (a similarity per identity) or, without one,
+        the `classify` graph (a probability per class).
+
         Args:
             images: faces (see `preprocess` for accepted inputs).
             resize: see `preprocess`.
@@ -135,9 +138,12 @@ class RuntimeModel:
         Returns:
             `(names [N] list of str, scores [N, C])`: a name from `classes`
             when its score passes the card's threshold, else "unknown";
-            `scores[:, c]` is the similarity to enrolled identity `c`.
+            `scores[:, c]` is the score of identity `c`.
         """
-        scores = self._run_images("identify", images, resize)["scores"]
+        if "identify" in self._sessions or "classify" not in self._sessions:
+            scores = self._run_images("identify", images, resize)["scores"]
+        else:
+            scores = self.classify(images, resize=resize)
         value, direction = self._rule(threshold)
         best = np.argmax(scores, axis=1) if direction == "greater" else np.argmin(scores, axis=1)
         top = scores[np.arange(len(scores)), best]
