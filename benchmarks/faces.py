@@ -4,11 +4,13 @@ entries against the issue's targets.
 
     python -m benchmarks.faces [--from-cards]
 
-The two ORL 5/5 tables train small models (a few minutes on 2 cores); the
-unseen-people figures come from the published entries.
+The two ORL 5/5 tables train small models (10-30 minutes on 2 cores; cached
+in runs/bench_faces/results.json, `--fresh` re-trains); the unseen-people
+figures come from the published entries.
 """
 
 import argparse
+import json
 import tempfile
 from pathlib import Path
 
@@ -22,11 +24,13 @@ from training.datasets import orl_five_five_split
 from training.recipes import faces
 from training.recipes.face_embed import EPOCHS, K, STEPS
 from zoo.evaluation import closed_set_top1
+from zoo.io import atomic_write_text
 from zoo.models.graphs import graph_model
 from zoo.models.siamese import build_embedder, embedding_tower
 from zoo.models.transfer import build_transfer_classifier, copy_backbone
 
 SEED = 0
+RESULTS = Path(__file__).resolve().parents[1] / "runs" / "bench_faces" / "results.json"
 HEAD_EPOCHS, FINE_TUNE_EPOCHS, SCRATCH_EPOCHS = 60, 40, 100
 TOWER = {k: v for k, v in zoo.info("face_embed").defaults.items()
          if k in ("input_shape", "widths", "embedding_dim")}
@@ -120,13 +124,24 @@ def unseen_rows(from_cards) -> tuple:
     return metrics["unseen_s31_s40"], metrics["eigenfaces_unseen_s31_s40"], ids
 
 
-def run(from_cards=False) -> str:
-    """Train the ORL 5/5 tables, read the unseen-people figures, and return
-    the Markdown report."""
+def trained_rows(fresh=False) -> tuple:
+    """(closed-set rows, cross-domain rows), cached in `RESULTS` so that a
+    later failure does not cost the training again; `fresh` re-trains."""
+    cached = json.loads(RESULTS.read_text()) if RESULTS.exists() and not fresh else {}
     split = five_five()
     with tempfile.TemporaryDirectory() as tmp:
-        closed = closed_set_rows(split, Path(tmp))
-        cross = cross_domain_rows(split, Path(tmp))
+        for part, rows in (("closed_set", closed_set_rows), ("cross_domain", cross_domain_rows)):
+            if part not in cached:
+                cached[part] = rows(split, Path(tmp))
+                RESULTS.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(RESULTS, json.dumps(cached, indent=2))
+    return [tuple(r) for r in cached["closed_set"]], [tuple(r) for r in cached["cross_domain"]]
+
+
+def run(from_cards=False, fresh=False) -> str:
+    """Train (or read the cached) ORL 5/5 tables, read the unseen-people
+    figures, and return the Markdown report."""
+    closed, cross = trained_rows(fresh)
     header = ("method", "top-1")
     ours, eigen, ids = unseen_rows(from_cards)
     best_closed = max(v for _, v in closed[1:])
@@ -171,4 +186,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--from-cards", action="store_true",
                         help="read the unseen-people figures from the cards")
-    print(run(parser.parse_args().from_cards))
+    parser.add_argument("--fresh", action="store_true",
+                        help="re-train the ORL 5/5 tables instead of reading runs/bench_faces")
+    args = parser.parse_args()
+    print(run(args.from_cards, args.fresh))
