@@ -1,18 +1,73 @@
-"""Run every benchmark and print one report: `python -m benchmarks`."""
+"""Run every benchmark, print one report and write it to benchmarks/RESULTS.md:
+`python -m benchmarks` (`make bench`)."""
 
 import argparse
+import datetime
+import importlib
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
 
-from benchmarks import autoencoders, faces, metric_learning
+from zoo.io import atomic_write_text
 
-SECTIONS = (metric_learning, faces, autoencoders)
+SECTIONS = ("metric_learning", "faces", "autoencoders", "serving", "search")
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "numpy",
+            "scikit-learn", "faiss-cpu", "matplotlib")
+
+
+def machine() -> str:
+    """A Markdown description of this machine and the package versions."""
+    cpu = _first(Path("/proc/cpuinfo"), "model name") or platform.processor() or "unknown"
+    memory = _first(Path("/proc/meminfo"), "MemTotal")
+    versions = []
+    for name in PACKAGES:
+        try:
+            versions.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return (f"- CPU: {cpu}, {os.cpu_count()} logical cores"
+            f"{f'; memory {memory}' if memory else ''}\n"
+            f"- {platform.platform()}, Python {platform.python_version()}\n"
+            f"- {', '.join(versions)}\n")
+
+
+def _first(path, key):
+    if not path.exists():
+        return None
+    for line in path.read_text().splitlines():
+        if line.startswith(key):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+def missed(report) -> list:
+    """The table rows of `report` whose verdict is MISSED."""
+    return [line for line in report.splitlines() if line.startswith("|") and "MISSED" in line]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--from-cards", action="store_true",
-                        help="read metrics from the cards instead of re-measuring")
+                        help="read model metrics from the cards instead of re-measuring")
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+                        help="run only these sections")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="the report file")
     args = parser.parse_args()
-    print("\n".join(section.run(args.from_cards) for section in SECTIONS))
+    reports = []
+    for name in args.sections:
+        report = importlib.import_module(f"benchmarks.{name}").run(args.from_cards)
+        print(report, flush=True)
+        reports.append(report)
+    misses = [row for report in reports for row in missed(report)]
+    summary = ("Missed targets, with the measured figures:\n\n" + "\n".join(misses)
+               if misses else "Every target in the sections below is met.")
+    today = datetime.date.today().isoformat()
+    atomic_write_text(args.out, f"# Benchmark results\n\nWritten by `make bench` "
+                      f"(`python -m benchmarks`) on {today}.\n\n## Machine\n\n{machine()}\n"
+                      f"## Summary\n\n{summary}\n\n" + "\n".join(reports))
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
