@@ -45,12 +45,13 @@ def random_case(seed, distance, people, dim, queries, several_rows, duplicates, 
     return matrix.astype(np.float32), counts, q.astype(np.float32)
 
 
-@pytest.fixture
-def small_tiles(monkeypatch):
-    """Tiles of a few rows, so a small gallery exercises every merge path."""
-    monkeypatch.setattr(search, "FIRST_TILE_ROWS", 3)
-    monkeypatch.setattr(search, "TILE_ROWS", 17)
+@pytest.fixture(params=[0.0, 4.0])
+def small_tiles(monkeypatch, request):
+    """Tiles of a few rows and query blocks of a few queries, so a small gallery
+    exercises every path; CROWDED=0 filters every tile by its floor too."""
+    monkeypatch.setattr(search, "TILE_ROWS", 97)
     monkeypatch.setattr(search, "QUERY_BLOCK", 7)
+    monkeypatch.setattr(search, "CROWDED", request.param)
 
 
 @pytest.mark.parametrize("distance", ["cosine", "euclidean"])
@@ -67,22 +68,33 @@ def test_equals_float64_brute_force(small_tiles, distance, several_rows):
 
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 10_000), distance=st.sampled_from(["cosine", "euclidean"]),
-       people=st.integers(1, 80), dim=st.integers(1, 6), k=st.integers(1, 80),
+       people=st.integers(1, 300), dim=st.integers(1, 6), k=st.integers(1, 300),
        several_rows=st.booleans(), duplicates=st.booleans(), integers=st.booleans(),
-       tile=st.integers(1, 40), first=st.integers(1, 10))
+       tile=st.integers(1, 200), crowded=st.sampled_from([0.0, 0.5, 4.0]))
 def test_equals_float64_brute_force_property(seed, distance, people, dim, k, several_rows,
-                                             duplicates, integers, tile, first):
+                                             duplicates, integers, tile, crowded):
     matrix, counts, queries = random_case(seed, distance, people, dim, 9, several_rows,
                                           duplicates, integers)
     k = min(k, people)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(search, "TILE_ROWS", tile)
-        patch.setattr(search, "FIRST_TILE_ROWS", first)
+        patch.setattr(search, "CROWDED", crowded)
         people_found, scores = search.numpy_top_k(search.Groups.build(matrix, counts),
                                                   queries, k, distance)
     expected_people, expected_scores = brute_force(matrix, counts, queries, k, distance)
     np.testing.assert_array_equal(people_found, expected_people)
     np.testing.assert_allclose(scores, expected_scores, rtol=0, atol=1e-12)
+
+
+def test_floor_is_at_most_the_wide_th_best_of_each_column():
+    rng = np.random.default_rng(5)
+    for rows, wide in ((1000, 9), (500, 18), (143, 9), (20, 3), (10, 3)):
+        tile = rng.normal(size=(rows, 30)).astype(np.float32)
+        tile[:, 0] = 1.0  # a column of ties
+        floor = search._floor(tile, wide)
+        wide_th = -np.sort(-tile, axis=0)[wide - 1]
+        assert floor.shape == (30,) and (floor <= wide_th).all()
+        assert np.isfinite(floor).all() == (rows >= 8 * wide)
 
 
 def test_exact_ties_are_broken_by_index_through_the_float64_fallback(monkeypatch):

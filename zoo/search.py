@@ -10,8 +10,10 @@ NumPy (`numpy_top_k`) runs in two steps:
 1. Candidates in float32. The gallery is streamed in tiles of rows; one
    float32 matrix product scores a tile against a block of queries, and a
    running top-(k + SLACK) per query is merged with only the tile entries
-   that beat its current last one (most tiles add none). The ranking key is
-   q.g for cosine and q.g - |g|^2 / 2 for euclidean (higher = closer).
+   that beat its current last one (few, once a few tiles are seen). While
+   that top is empty or weak, a tile is first filtered by a floor taken from
+   the maxima of disjoint chunks of its rows. The ranking key is q.g for
+   cosine and q.g - |g|^2 / 2 for euclidean (higher = closer).
 2. Decisions in float64. The candidates are rescored in float64 (euclidean:
    |q - g| directly, so an enrolled vector is at distance 0) and ordered by
    score, then index. A float32 key is within `eps` = 2 (D + 2) u (|q| |g| +
@@ -37,9 +39,8 @@ __all__ = ["Groups", "faiss_index", "faiss_top_k", "numpy_top_k"]
 
 SLACK = 8  # float32 candidates kept per query beyond k, to be decided in float64
 TILE_ROWS = 4096  # gallery rows per float32 score tile (x QUERY_BLOCK queries: 16 MB)
-FIRST_TILE_ROWS = 256  # the first tile, merged densely; tiles double from here
 QUERY_BLOCK = 1024  # queries that share one pass over the gallery
-DENSE_FRACTION = 4  # a tile with more than 1/4 of its entries passing is merged densely
+CROWDED = 4  # more new entries than this x the running top: filter the tile by its `_floor`
 _U32 = 2.0 ** -24  # float32 unit roundoff
 _FALLBACK_ELEMENTS = 1 << 22  # float64 brute force: query block x people per score block
 _RESCORE_ROWS = 1 << 16  # float64 rows gathered at once to rescore candidates (4 MB per 8 dims)
@@ -131,17 +132,16 @@ def _check(groups, queries, k, distance):
         raise ValueError(f"k must be in [1, {groups.size}] (the people). Received: k={k}")
 
 
-def _tiles(groups, rows=TILE_ROWS):
-    """(first person, end person, first row, end row) of each tile; never splits a
-    person. Tiles grow from FIRST_TILE_ROWS rows, doubling up to `rows`, so the
-    first (dense) merge is small and later tiles add few candidates each."""
+def _tiles(groups):
+    """(first person, end person, first row, end row) of each tile of about
+    TILE_ROWS rows; a tile never splits a person."""
     ends = groups.starts + groups.counts
-    p0, size = 0, min(FIRST_TILE_ROWS, rows)
+    p0 = 0
     while p0 < groups.size:
         r0 = groups.starts[p0]
-        p1 = max(p0 + 1, int(np.searchsorted(ends, r0 + size, side="right")))
+        p1 = max(p0 + 1, int(np.searchsorted(ends, r0 + TILE_ROWS, side="right")))
         yield p0, p1, r0, ends[p1 - 1]
-        p0, size = p1, min(2 * size, rows)
+        p0 = p1
 
 
 def _tile_keys(groups, r0, r1, p0, p1, query_t, distance, out=None):
@@ -173,45 +173,47 @@ def _float32_candidates(groups, queries, wide, distance):
         for p0, p1, r0, r1 in _tiles(groups):
             tile = _tile_keys(groups, r0, r1, p0, p1, query_t, distance, scores)
             mask = passes[:tile.shape[0]] if tile.shape[0] <= TILE_ROWS else None
-            hits = np.flatnonzero(np.greater(tile, best_k[:, -1].copy(), out=mask))
-            if hits.size * DENSE_FRACTION > tile.size:
-                best_k, best_p = _merge_dense(best_k, best_p, tile, p0)
-            elif hits.size:
-                _merge_sparse(best_k, best_p, tile, p0, hits)
+            last = best_k[:, -1].copy()
+            hits = np.flatnonzero(np.greater(tile, last, out=mask)) if best_p[0, -1] >= 0 \
+                else None  # the running top is full once every query has seen `wide` people
+            if hits is None or hits.size > CROWDED * best_k.size:
+                floor = np.maximum(_floor(tile, wide), last)
+                hits = np.flatnonzero(np.greater_equal(tile, floor, out=mask))
+            if hits.size:
+                _merge(best_k, best_p, tile, p0, hits)
         people[q0:q0 + QUERY_BLOCK], keys[q0:q0 + QUERY_BLOCK] = best_p, best_k
     return people, keys
 
 
-def _merge_dense(best_k, best_p, tile, p0):
-    """Running top-`wide` (best first) merged with a whole tile [people, queries]."""
-    people = np.broadcast_to(np.arange(p0, p0 + tile.shape[0]), tile.T.shape)
-    return _best(np.concatenate([best_k, tile.T], axis=1),
-                 np.concatenate([best_p, people], axis=1), best_k.shape[1])
+def _floor(tile, wide):
+    """[queries] a key at most the `wide`-th best of each tile column: the
+    `wide`-th best of the maxima of 4 * wide disjoint chunks of rows (each
+    maximum is a distinct entry), or -inf when the tile is that small."""
+    chunks = 4 * wide
+    if tile.shape[0] < 2 * chunks:
+        return np.full(tile.shape[1], -np.inf, tile.dtype)
+    rows = tile.shape[0] // chunks
+    maxima = tile[:chunks * rows].reshape(chunks, rows, -1).max(axis=1)
+    return np.partition(maxima, chunks - wide, axis=0)[chunks - wide]
 
 
-def _merge_sparse(best_k, best_p, tile, p0, hits):
+def _merge(best_k, best_p, tile, p0, hits):
     """Merge the tile entries `hits` (flat indices) into the running top-`wide`, in place."""
     wide = best_k.shape[1]
     person, query = np.divmod(hits, tile.shape[1])
     order = np.argsort(query, kind="stable")
     person, query = person[order], query[order]
-    touched, first, count = np.unique(query, return_index=True, return_counts=True)
+    first = np.flatnonzero(np.concatenate([[True], query[1:] != query[:-1]]))
+    touched, count = query[first], np.diff(np.append(first, query.size))
     row = np.repeat(np.arange(touched.size), count)
     column = wide + np.arange(query.size) - np.repeat(first, count)
     keys = np.full((touched.size, wide + count.max()), -np.inf, np.float32)
     people = np.full(keys.shape, -1, np.int64)
     keys[:, :wide], people[:, :wide] = best_k[touched], best_p[touched]
     keys[row, column], people[row, column] = tile[person, query], person + p0
-    best_k[touched], best_p[touched] = _best(keys, people, wide)
-
-
-def _best(keys, people, wide):
-    """The `wide` largest `keys` of each row and their `people`, largest first."""
-    top = np.argpartition(-keys, wide - 1, axis=1)[:, :wide]
-    top_k = np.take_along_axis(keys, top, axis=1)
-    order = np.argsort(-top_k, axis=1)
-    return (np.take_along_axis(top_k, order, axis=1),
-            np.take_along_axis(np.take_along_axis(people, top, axis=1), order, axis=1))
+    top = np.argsort(-keys, axis=1)[:, :wide]
+    best_k[touched] = np.take_along_axis(keys, top, axis=1)
+    best_p[touched] = np.take_along_axis(people, top, axis=1)
 
 
 def _margin_holds(groups, queries, keys, k, distance):
@@ -237,20 +239,31 @@ def _rescore(groups, queries, people, distance):
     scores = np.empty(people.shape)
     per_chunk = max(1, _RESCORE_ROWS // (people.shape[1] * groups.max_count))
     for q0 in range(0, people.shape[0], per_chunk):
-        chosen = people[q0:q0 + per_chunk].ravel()
-        counts = groups.counts[chosen]
-        first = np.cumsum(counts) - counts
-        rows = np.repeat(groups.starts[chosen] - first, counts) + np.arange(counts.sum())
-        query = np.repeat(np.arange(chosen.size) // people.shape[1], counts)
-        q64 = queries[q0:q0 + per_chunk].astype(np.float64)[query]
-        g64 = groups.matrix[rows].astype(np.float64)
-        if distance == "cosine":
-            row_scores = np.einsum("ij,ij->i", q64, g64)
-            best = np.maximum.reduceat(row_scores, first)
+        chosen = people[q0:q0 + per_chunk]
+        q64 = queries[q0:q0 + per_chunk].astype(np.float64)
+        if groups.max_count == 1:  # one row each: [chunk, n, D]
+            g64 = groups.matrix[groups.starts[chosen]].astype(np.float64)
+            scores[q0:q0 + per_chunk] = (np.einsum("qnd,qd->qn", g64, q64)
+                                         if distance == "cosine"
+                                         else np.linalg.norm(g64 - q64[:, None], axis=2))
         else:
-            best = np.minimum.reduceat(np.linalg.norm(q64 - g64, axis=1), first)
-        scores[q0:q0 + per_chunk] = best.reshape(-1, people.shape[1])
+            scores[q0:q0 + per_chunk] = _rescore_rows(groups, q64, chosen, distance)
     return scores
+
+
+def _rescore_rows(groups, q64, people, distance):
+    """`_rescore` when people have several rows: every row, then each person's best."""
+    chosen = people.ravel()
+    counts = groups.counts[chosen]
+    first = np.cumsum(counts) - counts
+    rows = np.repeat(groups.starts[chosen] - first, counts) + np.arange(counts.sum())
+    q64 = q64[np.repeat(np.arange(chosen.size) // people.shape[1], counts)]
+    g64 = groups.matrix[rows].astype(np.float64)
+    if distance == "cosine":
+        best = np.maximum.reduceat(np.einsum("ij,ij->i", q64, g64), first)
+    else:
+        best = np.minimum.reduceat(np.linalg.norm(q64 - g64, axis=1), first)
+    return best.reshape(people.shape)
 
 
 def _decide(groups, queries, people, k, distance):
