@@ -201,7 +201,8 @@ def plot(rows, path) -> Path:
                       if r["method"] == method)
         ax.plot(*zip(*mine), marker="o", label=method)
     ax.set(xscale="log", yscale="log", xlabel="gallery vectors (64-d float32)",
-           ylabel="queries / s", title=f"Top-{K} cosine search")
+           ylabel="queries / s",
+           title=f"Top-{K} cosine search, {rows[0]['queries']:,} queries per batch")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     return save_png(fig, path)
