@@ -16,13 +16,13 @@ NumPy (`numpy_top_k`) runs in two steps:
    cosine and q.g - |g|^2 / 2 for euclidean (higher = closer).
 2. Decisions in float64. The candidates are rescored in float64 (euclidean:
    |q - g| directly, so an enrolled vector is at distance 0) and ordered by
-   score, then index. A float32 key is within `eps` = 2 (D + 2) u (|q| |g| +
-   |g|^2 / 2) of the exact one (u = 2^-24, the standard bound for a D-term dot
-   product in any summation order), so when the k-th candidate's key beats
-   the last candidate's by more than 2 eps no person outside the candidates
-   can enter the top k and the answer is the float64 one. Queries without
-   that margin (near-duplicate vectors of many people) are answered by a
-   float64 brute force.
+   score, then index. A float32 key is within eps = 2 (D + 2) u (|q| |g|max,
+   + |g|max^2 / 2 for euclidean) of the exact one: twice the standard bound
+   for a D-term dot product in any summation order, u = 2^-24. So when the
+   k-th candidate's key beats the last candidate's by more than 2 eps, no
+   person outside the candidates can enter the top k and the answer is the
+   float64 one. Queries without that margin (near-duplicate vectors of many
+   people) are answered by a float64 brute force.
 
 faiss (`faiss_top_k`) searches a flat index (`IndexFlatIP` on unit rows,
 `IndexFlatL2`) in float32: the same people in the same order except for
