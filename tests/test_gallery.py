@@ -5,6 +5,7 @@ saved_models/siamese_contrastive (euclidean, threshold 0.4463 "less") is used
 for input validation, `from_model` and the CLI end to end.
 """
 
+import importlib.util
 import json
 import os
 import shutil
@@ -243,6 +244,27 @@ def test_faiss_gives_the_numpy_answers(distance):
     assert "p3" not in {p for m in fast.identify_embeddings(queries, 30) for p, _ in m.candidates}
 
 
+@pytest.mark.parametrize("distance", ["cosine", "euclidean"])
+def test_above_the_switch_faiss_gives_the_numpy_people_in_order(distance):
+    pytest.importorskip("faiss")
+    rng = np.random.default_rng(16)
+    rows = {f"p{i:03d}": rng.normal(size=(rng.integers(1, 8), 16)) for i in range(600)}
+    exact, switched = Gallery(distance=distance), Gallery(distance=distance, faiss_above=2000)
+    for person, x in rows.items():
+        exact.enroll_embeddings(person, x)
+        switched.enroll_embeddings(person, x)
+    assert switched.num_images > 2000
+    assert (exact.backend, switched.backend) == ("numpy", "faiss")
+    queries = rng.normal(size=(200, 16))
+    for top_k in (1, 10):
+        for a, b in zip(answers(exact.identify_embeddings(queries, top_k)),
+                        answers(switched.identify_embeddings(queries, top_k))):
+            assert a[:2] == b[:2]
+            np.testing.assert_allclose(a[2], b[2], rtol=1e-5, atol=1e-5)
+    switched.faiss_above = switched.num_images  # "more than N": at N it is still NumPy
+    assert switched.backend == "numpy"
+
+
 # -- persistence -----------------------------------------------------------------
 
 
@@ -456,6 +478,14 @@ def test_cli_enroll_identify_list_remove(tmp_path):
     assert lines[1].split()[0] == "shirt"  # the second candidate, indented
     assert lines[2].split()[:2] == [f"{tmp_path / 'shirts.npy'}[0]", "shirt"]
     assert float(lines[2].split()[2]) == pytest.approx(0.0, abs=1e-4)  # an enrolled image
+    if importlib.util.find_spec("faiss"):
+        switched = zoo_cli("gallery", "identify", "--gallery", gallery, "--top-k", "2",
+                           "--faiss-above", "0", tmp_path / "probe.npy", tmp_path / "shirts.npy")
+        assert switched.returncode == 0, switched.stderr[-2000:]
+        other = switched.stdout.splitlines()
+        assert [line.split()[:-1] for line in other] == [line.split()[:-1] for line in lines]
+        np.testing.assert_allclose([float(x.split()[-1]) for x in other],
+                                   [float(x.split()[-1]) for x in lines], atol=2e-4)
 
     result = zoo_cli("gallery", "list", "--gallery", gallery)
     assert (result.returncode, result.stdout.splitlines()) == (0, ["shirt 4", "trouser 4"])

@@ -102,6 +102,10 @@ def _parser() -> argparse.ArgumentParser:
             a.add_argument("--person", required=True)
         if action == "identify":
             a.add_argument("--top-k", type=int, default=1, help="candidates shown per image")
+            a.add_argument("--faiss-above", type=_non_negative_int, metavar="N",
+                           help="search with a faiss flat index when the gallery holds more "
+                                "than N images and faiss is installed (same people, float32 "
+                                "scores); default: always the exact NumPy search")
         if action in ("enroll", "identify"):
             a.add_argument("--resize", action="store_true",
                            help="resize images to the model's input size (when its card allows)")
@@ -109,6 +113,17 @@ def _parser() -> argparse.ArgumentParser:
                            help=".npy arrays (H,W) or (N,H,W), or image files")
         a.set_defaults(func=cmd_gallery)
     return parser
+
+
+def _non_negative_int(text) -> int:
+    """argparse type: an int >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative int. Received: {text!r}")
+    return value
 
 
 def cmd_list(args):
@@ -216,7 +231,8 @@ def cmd_gallery(args):
         print(f"enrolled {added} image(s) of {args.person}; "
               f"{len(gallery)} people, {gallery.num_images} images in {folder}")
     elif args.action == "identify":
-        gallery = Gallery.load(folder, load_model=True, resize=args.resize)
+        gallery = Gallery.load(folder, load_model=True, resize=args.resize,
+                               faiss_above=args.faiss_above)
         for path in args.images:
             images = read_images(path)
             matches = gallery.identify(images, top_k=args.top_k)

@@ -11,12 +11,16 @@ Euclidean distance for `distance="euclidean"` (lower = closer, direction
 "less"). Ranking follows that direction everywhere. A person's score is the
 best score over all of their enrolled images (nearest neighbour).
 
-Search is exact: NumPy matrix products in float64, or faiss flat indexes
-(`IndexFlatIP` on unit vectors, `IndexFlatL2`) in float32 when `faiss_above`
-is set, the gallery holds more vectors than that and faiss is importable.
-Both give the same people in the same order (barring exact ties); scores
-agree to ~1e-6, so only a score within that of the threshold may decide
-differently.
+Search is exact (`zoo.search`). The NumPy search scores the gallery in
+float32 tiles to find candidates, then rescores and orders them in float64
+(ties by name); a bound on the float32 error proves that no one else can
+enter the top k, and a query without that margin is answered by a float64
+brute force. So its people, order and scores are those of a float64 brute
+force over every image. Above `faiss_above` vectors (when faiss is
+importable) a faiss flat index (`IndexFlatIP` on unit vectors, `IndexFlatL2`)
+searches in float32 instead: the same people in the same order except for
+near-ties, and scores that agree to float32 precision (~1e-6 for cosine),
+so only a score that close to the threshold may decide differently.
 
 Importing this module imports NumPy only: the runtime (onnxruntime) and faiss
 are imported when first used.
@@ -36,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo import search
 from zoo.io import atomic_write_bytes, atomic_write_text, sha256_file
 
 __all__ = ["UNKNOWN", "Gallery", "GalleryError", "Match", "UnknownPersonError", "read_images"]
@@ -45,7 +50,6 @@ SCHEMA = 1
 GALLERY_JSON = "gallery.json"
 DISTANCES = {"cosine": "greater", "euclidean": "less"}  # distance -> its score direction
 _ARRAY_NAME = re.compile(r"^embeddings-[0-9a-f]{12}\.npy$")
-_BLOCK_ELEMENTS = 1 << 22  # query-block size x gallery size per NumPy score matrix (32 MB)
 
 
 class GalleryError(Exception):
@@ -78,13 +82,10 @@ class Match:
 
 @dataclasses.dataclass(frozen=True)
 class _Index:
-    """The enrolled vectors, one contiguous block per person (people sorted)."""
+    """The enrolled people (sorted) and their vectors, one run of rows each."""
 
-    matrix: np.ndarray  # [M, D] float32
     people: tuple  # [P] names
-    starts: np.ndarray  # [P] first row of each person
-    owner: np.ndarray  # [M] person index of each row
-    max_count: int
+    groups: search.Groups
 
 
 class Gallery:
@@ -103,8 +104,9 @@ class Gallery:
             galleries (e.g. `zoo.evaluation.open_set_dir_at_far`).
         direction: "greater" (cosine) or "less" (euclidean); None derives it
             from `distance`. Given, it must agree with `distance`.
-        faiss_above: search with faiss when the gallery holds more than this
-            many vectors and faiss is importable; None always uses NumPy.
+        faiss_above: search with a faiss flat index (float32) when the gallery
+            holds more than this many vectors and faiss is importable; None
+            always uses the exact NumPy search (see the module docstring).
         resize: call `embedder.embed(images, resize=True)`, so images of
             another size are resized when the model's card allows it (e.g.
             112x92 ORL faces for a 56x46 face model).
@@ -299,45 +301,19 @@ class Gallery:
             raise ValueError("verify takes one image; use identify for a batch. "
                              f"Received: {query.shape[0]} embeddings")
         self._require_threshold()
-        scores = _scores(query.astype(np.float64), rows.astype(np.float64), self.distance)[0]
+        q, g = query[0].astype(np.float64), rows.astype(np.float64)
+        scores = g @ q if self.distance == "cosine" else np.linalg.norm(g - q, axis=1)
         score = float(scores.max() if self.direction == "greater" else scores.min())
         return score, self._passes(score)
 
     def _search_numpy(self, index, queries, k):
-        gallery = index.matrix.astype(np.float64)
-        block = max(1, _BLOCK_ELEMENTS // gallery.shape[0])
-        reduce = np.maximum if self.direction == "greater" else np.minimum
-        ranked, scores = [], []
-        for start in range(0, queries.shape[0], block):
-            s = _scores(queries[start:start + block].astype(np.float64), gallery, self.distance)
-            per_person = reduce.reduceat(s, index.starts, axis=1)  # [b, P]
-            top = _top_k(per_person, k, self.direction)
-            ranked.append(top)
-            scores.append(np.take_along_axis(per_person, top, axis=1))
-        return np.concatenate(ranked), np.concatenate(scores)
+        return search.numpy_top_k(index.groups, queries, k, self.distance)
 
     def _search_faiss(self, index, queries, k):
         faiss_index = self._cache.get("faiss")
         if faiss_index is None:
-            faiss = _faiss()
-            faiss_index = (faiss.IndexFlatIP if self.distance == "cosine" else faiss.IndexFlatL2)(
-                index.matrix.shape[1])
-            faiss_index.add(np.ascontiguousarray(index.matrix, dtype=np.float32))
-            self._cache["faiss"] = faiss_index
-        # A person's best vector ranks before their others, so the first k
-        # distinct owners are the top-k people; this many vectors always hold k.
-        n = min(index.matrix.shape[0], (k - 1) * index.max_count + 1)
-        values, rows = faiss_index.search(np.ascontiguousarray(queries, dtype=np.float32), n)
-        if self.distance == "euclidean":
-            values = np.sqrt(np.maximum(values, 0.0))  # IndexFlatL2 returns squared distances
-        ranked = np.empty((queries.shape[0], k), dtype=np.int64)
-        scores = np.empty((queries.shape[0], k))
-        for q in range(queries.shape[0]):
-            owners = index.owner[rows[q]]
-            _, first = np.unique(owners, return_index=True)
-            first = np.sort(first)[:k]
-            ranked[q], scores[q] = owners[first], values[q, first]
-        return ranked, scores
+            faiss_index = self._cache["faiss"] = search.faiss_index(index.groups, self.distance)
+        return search.faiss_top_k(index.groups, faiss_index, queries, k, self.distance)
 
     def _match(self, people, ranked, scores):
         candidates = tuple((people[i], float(s)) for i, s in zip(ranked, scores))
@@ -361,13 +337,9 @@ class Gallery:
                                "Received: 0 people")
         if "index" not in self._cache:
             people = tuple(sorted(self._rows))
-            counts = np.array([self._rows[p].shape[0] for p in people])
-            self._cache["index"] = _Index(
-                matrix=np.concatenate([self._rows[p] for p in people]),
-                people=people,
-                starts=np.concatenate([[0], np.cumsum(counts)[:-1]]),
-                owner=np.repeat(np.arange(len(people)), counts),
-                max_count=int(counts.max()))
+            self._cache["index"] = _Index(people, search.Groups.build(
+                np.concatenate([self._rows[p] for p in people]),
+                [self._rows[p].shape[0] for p in people]))
         return self._cache["index"]
 
     # -- validation ---------------------------------------------------------
@@ -532,26 +504,6 @@ def read_images(path) -> np.ndarray:
 
 
 # -- helpers --------------------------------------------------------------------
-
-
-def _scores(queries, gallery, distance) -> np.ndarray:
-    """[Q, M] cosine similarities of unit rows, or Euclidean distances."""
-    products = queries @ gallery.T
-    if distance == "cosine":
-        return products
-    squared = (queries * queries).sum(1)[:, None] + (gallery * gallery).sum(1)[None] - 2 * products
-    return np.sqrt(np.maximum(squared, 0.0))
-
-
-def _top_k(scores, k, direction) -> np.ndarray:
-    """Column indices of the k best scores per row, best first; ties by column."""
-    key = -scores if direction == "greater" else scores
-    if k < key.shape[1]:
-        top = np.sort(np.argpartition(key, k - 1, axis=1)[:, :k], axis=1)
-    else:
-        top = np.broadcast_to(np.arange(key.shape[1]), key.shape)
-    order = np.argsort(np.take_along_axis(key, top, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(top, order, axis=1)
 
 
 def _faiss():
