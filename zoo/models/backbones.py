@@ -17,11 +17,8 @@ CNN_WIDTHS = {
 APPLICATIONS = ("MobileNetV3Small", "MobileNetV3Large", "EfficientNetB0")
 
 
-POOLINGS = ("avg", "flatten")
-
-
 def conv_backbone(input_shape=(28, 28, 1), widths=(32, 64, 128), name="backbone",
-                  bn_momentum=0.99, pooling="avg"):
+                  bn_momentum=0.99):
     """A stack of conv blocks with global average pooling.
 
     Each block is Conv-BN-ReLU, Conv-BN-ReLU, then 2x2 max pooling (except the
@@ -35,21 +32,15 @@ def conv_backbone(input_shape=(28, 28, 1), widths=(32, 64, 128), name="backbone"
         name: the model name.
         bn_momentum: BatchNorm moving-average momentum; 0.9 lets the
             statistics settle within a few hundred steps (short runs).
-        pooling: "avg" (global average pooling: any image size) or
-            "flatten" (keeps the spatial layout, which matters for aligned
-            faces; the input size is then fixed).
 
     Returns:
-        A functional `keras.Model` from `image` to a [N, F] feature
-        (F = widths[-1] with "avg" pooling).
+        A functional `keras.Model` from `image` to a [N, widths[-1]] feature.
     """
     if isinstance(widths, str):
         if widths not in CNN_WIDTHS:
             raise ValueError(f"Unknown CNN family. Expected one of {sorted(CNN_WIDTHS)}. "
                              f"Received: widths={widths!r}")
         widths = CNN_WIDTHS[widths]
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {POOLINGS}. Received: pooling={pooling!r}")
     if len(input_shape) != 3:
         raise ValueError(f"input_shape must be (H, W, C). Received: input_shape={input_shape}")
     if not widths or any(int(w) <= 0 for w in widths):
@@ -64,10 +55,7 @@ def conv_backbone(input_shape=(28, 28, 1), widths=(32, 64, 128), name="backbone"
             x = layers.ReLU(name=f"block{i}_relu{j}")(x)
         if i < len(widths) - 1:
             x = layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
-    if pooling == "avg":
-        features = layers.GlobalAveragePooling2D(name="pool")(x)
-    else:
-        features = layers.Flatten(name="pool")(x)
+    features = layers.GlobalAveragePooling2D(name="pool")(x)
     return keras.Model(image, features, name=name)
 
 
