@@ -96,37 +96,47 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_multiworker_trains_and_saves_a_checkpoint_one_process_loads(tmp_path):
-    """Two worker processes on 127.0.0.1 (MultiWorkerMirroredStrategy, the
-    custom loop) train 2 epochs; the chief writes the run folder, worker 1
-    writes workers/worker-1. The weights are one device's on the global
-    batch, and the chief's last.keras loads in this process."""
-    from zoo.saving import load_model
-
+def _two_workers(run_dir, *args):
+    """Run the script's `train` as worker 0 and 1 of a cluster on 127.0.0.1."""
     workers = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
-    run_dir = tmp_path / "multi"
     procs = []
     for index in range(2):
         config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        env = {**os.environ, "TF_CONFIG": json.dumps(config)}
         procs.append(subprocess.Popen(
-            [sys.executable, str(SCRIPT), "train", str(run_dir), "multiworker", "auto", "2"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            [sys.executable, str(SCRIPT), "train", str(run_dir), "multiworker", "auto",
+             *map(str, args)],
+            env={**os.environ, "TF_CONFIG": json.dumps(config)}, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True))
     try:
-        outputs = [p.communicate(timeout=300) for p in procs]
+        errors = [p.communicate(timeout=300)[1] for p in procs]
     finally:
-        for p in procs:  # a worker whose peer died waits for it forever
+        for p in procs:  # a worker whose peer died would wait for it forever
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    for p, (_, err) in zip(procs, outputs):
-        assert p.returncode == 0, err[-3000:]
+    return [p.returncode for p in procs], errors
 
-    history = (run_dir / "history.csv").read_text().splitlines()
-    assert len(history) == 1 + 2 and "val_loss" in history[0]
-    assert json.loads((run_dir / "run.json").read_text())["completed"]
-    assert (run_dir / "workers" / "worker-1" / "run.json").exists()
-    assert not (run_dir / "backup").exists()
+
+def test_multiworker_trains_resumes_and_saves_a_checkpoint_one_process_loads(tmp_path):
+    """Two worker processes on 127.0.0.1 (MultiWorkerMirroredStrategy, the
+    custom loop) train 2 epochs. Both are killed when epoch 2 begins, and the
+    same command resumes them from their backups. The chief writes the run
+    folder, worker 1 writes workers/worker-1. The weights are one device's
+    on the global batch, and the chief's last.keras loads in this process."""
+    from zoo.saving import load_model
+
+    run_dir = tmp_path / "multi"
+    codes, errors = _two_workers(run_dir, 2, 1)
+    assert codes == [-signal.SIGKILL] * 2, [e[-2000:] for e in errors]
+    codes, errors = _two_workers(run_dir, 2)
+    assert codes == [0, 0], [e[-2000:] for e in errors]
+
+    for folder in (run_dir, run_dir / "workers" / "worker-1"):
+        run = json.loads((folder / "run.json").read_text())
+        assert run["completed"] and run["resumed_from_epoch"] == 1
+        history = (folder / "history.csv").read_text().splitlines()
+        assert len(history) == 1 + 2 and "val_loss" in history[0]
+        assert not (folder / "backup").exists()
 
     one = _script("train", tmp_path / "one", "default", "keras", 2)
     assert one.returncode == 0, one.stderr[-3000:]
@@ -202,3 +212,32 @@ def test_replica_helpers_are_no_ops_on_one_device():
     assert global_batch_weight(embeddings) == 1.0
     loss = TripletLoss(global_batch=False)
     assert TripletLoss.from_config(loss.get_config()).global_batch is False
+
+
+def test_custom_loop_stops_on_nan_with_the_runner_error(tmp_path):
+    from training.runner import TrainingDivergedError, array_epochs, fit
+    import zoo
+
+    x = np.random.default_rng(0).random((32, 8, 8, 1)).astype("float32")
+    x[5, 0, 0, 0] = np.nan
+    model = zoo.create("fmnist_cnn", input_shape=(8, 8, 1), widths=(4,))
+    with pytest.raises(TrainingDivergedError, match=r"loss became nan at epoch 1, batch 1"):
+        fit(model, array_epochs(x, np.arange(32) % 10, batch_size=32), epochs=2,
+            run_dir=tmp_path, verbose=0, loop="custom")
+
+
+def test_custom_loop_writes_the_run_folder_of_fit(tmp_path):
+    from training.runner import array_epochs, fit
+    import zoo
+
+    x = np.random.default_rng(0).random((40, 8, 8, 1)).astype("float32")
+    y = np.arange(40) % 10
+    model = zoo.create("fmnist_cnn", input_shape=(8, 8, 1), widths=(4,))
+    result = fit(model, array_epochs(x, y, batch_size=16), epochs=2, run_dir=tmp_path,
+                 validation=array_epochs(x, y, 16).make(0), verbose=0, loop="custom")
+    assert result.history["epoch"] == [0.0, 1.0]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(result.history)
+    assert len(json.loads((tmp_path / "timings.json").read_text())) == 2
+    assert (tmp_path / "checkpoints" / "best.keras").exists()
+    assert (tmp_path / "checkpoints" / "last.keras").exists()
+    assert not (tmp_path / "backup").exists()
