@@ -1,6 +1,7 @@
 """The one training loop every recipe uses: `model.fit` with tf.data and the
 callbacks a long run needs (checkpoints, resume after a kill, NaN stop,
-history, timings, optional TensorBoard)."""
+history, timings, optional TensorBoard). Under a multi-worker strategy the
+same callbacks drive `training.distribute.custom_fit` instead."""
 
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from training import distribute
 from zoo.io import atomic_write_text
+
+LOOPS = ("auto", "keras", "custom")
 
 
 class TrainingDivergedError(RuntimeError):
@@ -85,11 +89,15 @@ def array_epochs(x, y, batch_size, seed=0, drop_remainder=False) -> EpochData:
 
 
 def fit(model, train, *, epochs, run_dir, validation=None, seed=0, config=None,
-        callbacks=(), tensorboard=False, verbose="auto") -> RunResult:
+        callbacks=(), tensorboard=False, verbose="auto", loop="auto") -> RunResult:
     """Train a compiled `model` and keep everything in `run_dir`.
 
     A run killed part-way resumes from its last finished epoch when `fit` is
     called again with the same `run_dir` (Keras `BackupAndRestore`).
+
+    Under a `tf.distribute` strategy, build and compile `model` in its scope.
+    With several workers, only the chief writes `run_dir`; the others write
+    `run_dir/workers/TYPE-INDEX` (`distribute.worker_dir`).
 
     Args:
         model: a compiled `keras.Model`.
@@ -104,13 +112,22 @@ def fit(model, train, *, epochs, run_dir, validation=None, seed=0, config=None,
         tensorboard: also write TensorBoard logs.
         verbose: Keras verbosity; "auto" shows a progress bar on a terminal
             and one line per epoch otherwise.
+        loop: "keras" (`model.fit`), "custom" (`distribute.custom_fit`: the
+            loss of any batch split over replicas is the global-batch mean)
+            or "auto": "custom" under MultiWorkerMirroredStrategy, where
+            Keras 3's `fit` fails, "keras" otherwise.
 
     Raises:
         TrainingDivergedError: the loss became NaN or infinite.
     """
     if epochs <= 0:
         raise ValueError(f"epochs must be positive. Received: epochs={epochs}")
-    run_dir = Path(run_dir)
+    if loop not in LOOPS:
+        raise ValueError(f"loop must be one of {LOOPS}. Received: loop={loop!r}")
+    strategy = model.distribute_strategy
+    if loop == "auto":
+        loop = "custom" if distribute.is_multi_worker(strategy) else "keras"
+    run_dir = distribute.worker_dir(run_dir, strategy)
     backup_dir = run_dir / "backup"
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
@@ -121,14 +138,6 @@ def fit(model, train, *, epochs, run_dir, validation=None, seed=0, config=None,
     atomic_write_text(run_dir / "config.json",
                       json.dumps({"seed": seed, "epochs": epochs, **(config or {})},
                                  indent=2, default=str))
-
-    if isinstance(train, EpochData):
-        stream = train.make(start)
-        for epoch in range(start + 1, epochs):
-            stream = stream.concatenate(train.make(epoch))
-        steps = train.steps_per_epoch
-    else:
-        stream, steps = train, None
 
     nan_guard = NanGuard()
     timer = EpochTimer(run_dir / "timings.json", start)
@@ -150,8 +159,17 @@ def fit(model, train, *, epochs, run_dir, validation=None, seed=0, config=None,
     if verbose == "auto":
         verbose = 1 if sys.stderr.isatty() else 2
 
-    model.fit(stream, epochs=epochs, steps_per_epoch=steps, validation_data=validation,
-              callbacks=all_callbacks, verbose=verbose, shuffle=False)
+    with distribute.synchronized_batch_norm(model):
+        if loop == "custom":
+            make, steps = ((train.make, train.steps_per_epoch) if isinstance(train, EpochData)
+                           else (lambda epoch: train, None))
+            distribute.custom_fit(model, make, epochs=epochs, initial_epoch=start, steps=steps,
+                                  validation=validation, callbacks=all_callbacks,
+                                  verbose=verbose)
+        else:
+            stream, steps = _stream(train, start, epochs)
+            model.fit(stream, epochs=epochs, steps_per_epoch=steps, validation_data=validation,
+                      callbacks=all_callbacks, verbose=verbose, shuffle=False)
     if nan_guard.where is not None:
         raise TrainingDivergedError(
             f"Training stopped: the loss became {nan_guard.value} at {nan_guard.where}. "
@@ -224,6 +242,16 @@ class EpochTimer(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(round(time.perf_counter() - self._t0, 3))
         atomic_write_text(self.path, json.dumps(self.seconds))
+
+
+def _stream(train, start, epochs):
+    # One dataset of epochs start..epochs-1 for `model.fit`, and its steps per epoch.
+    if not isinstance(train, EpochData):
+        return train, None
+    stream = train.make(start)
+    for epoch in range(start + 1, epochs):
+        stream = stream.concatenate(train.make(epoch))
+    return stream, train.steps_per_epoch
 
 
 def _resume_epoch(backup_dir: Path) -> int:

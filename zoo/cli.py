@@ -21,6 +21,10 @@ class CommandFailed(Exception):
     """A command ran but its result is a failure (exit code 1)."""
 
 
+class UsageError(Exception):
+    """The command cannot run as asked (exit code 2)."""
+
+
 def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -38,7 +42,7 @@ def main(argv=None) -> int:
             raise
         from zoo.registry import UnknownModelError
 
-        usage = isinstance(error, UnknownModelError)
+        usage = isinstance(error, (UnknownModelError, UsageError))
         print(f"zoo: error: {error}", file=sys.stderr)
         return EXIT_USAGE if usage else EXIT_FAILED
 
@@ -62,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true",
                    help="a tiny, fast run (smoke test, demo)")
+    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
+                   default="default",
+                   help="tf.distribute: mirrored = this machine's GPUs; multiworker = the "
+                   "cluster in TF_CONFIG (run the same command on every worker)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a trained or published model")
@@ -151,12 +159,21 @@ def cmd_info(args):
 
 def cmd_train(args):
     import zoo
+    from training import distribute
 
     spec = zoo.info(args.name)
     run_dir = args.run_dir or REPO / "runs" / spec.name
+    try:
+        # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs an op.
+        strategy = distribute.make_strategy(args.strategy)
+    except distribute.StrategyConfigError as error:
+        raise UsageError(str(error)) from error
     recipe = spec.resolve_recipe()
-    result = recipe.train(run_dir, epochs=args.epochs, seed=args.seed, quick=args.quick)
-    print(json.dumps({"run_dir": str(run_dir), "metrics": result["metrics"],
+    with strategy.scope():  # the recipe builds, compiles and trains its models here
+        # Each worker but the chief writes its own copy of the run folder.
+        own_dir = distribute.worker_dir(run_dir, strategy)
+        result = recipe.train(own_dir, epochs=args.epochs, seed=args.seed, quick=args.quick)
+    print(json.dumps({"run_dir": str(own_dir), "metrics": result["metrics"],
                       "seconds": result["seconds"]}, indent=2))
 
 

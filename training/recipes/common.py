@@ -15,6 +15,7 @@ from zoo import backend  # noqa: F401
 import keras
 
 
+from training import distribute
 from zoo.io import atomic_write_text
 from zoo.saving import load_model
 
@@ -24,7 +25,8 @@ def save_result(run_dir, model, *, metrics, seconds, epochs, seed, dataset,
     """Write `model.keras` and `result.json` into `run_dir`.
 
     Args:
-        run_dir: the run folder.
+        run_dir: the run folder (a worker other than the chief writes
+            `distribute.worker_dir(run_dir)`).
         model: the trained `keras.Model`.
         metrics: {split: {metric: value}} measured by the recipe's `evaluate`.
         seconds: training wall-clock seconds.
@@ -42,7 +44,7 @@ def save_result(run_dir, model, *, metrics, seconds, epochs, seed, dataset,
     """
     from export.onnx import check_serializable
 
-    run_dir = Path(run_dir)
+    run_dir = distribute.worker_dir(run_dir)  # one writer per folder with several workers
     run_dir.mkdir(parents=True, exist_ok=True)  # a recipe that trains nothing has no run yet
     check_serializable(model)
     with tempfile.TemporaryDirectory(dir=run_dir) as tmp:

@@ -5,6 +5,9 @@ Label conventions:
     ContrastiveLoss: y_true in {0, 1}, 1 = same identity; y_pred = distance.
     TripletLoss, MarginLoss, RankingLoss: y_true = class ids [N];
         y_pred = embeddings [N, D] (in-batch mining over a P x K batch).
+
+Under `tf.distribute`, TripletLoss, MarginLoss and RankingLoss mine the global
+batch, gathered from every replica (`zoo.losses.replicas`, `global_batch=True`).
 """
 
 from zoo.losses.contrastive import ContrastiveLoss, contrastive_loss

@@ -27,6 +27,7 @@ import tensorflow as tf
 from keras import ops
 
 from zoo.losses import distances as dist
+from zoo.losses.replicas import gather_replicas, replica_share
 
 SAMPLINGS = ("distance", "all")
 
@@ -193,13 +194,17 @@ class MarginLoss(keras.losses.Loss):
             (every negative pair; deterministic).
         seed: int or None. Seeds a `keras.random.SeedGenerator`, so with an
             int the sequence of draws across steps is reproducible.
+        global_batch: under `tf.distribute`, sample pairs from the whole
+            global batch (every replica's rows, `zoo.losses.replicas`), as one
+            device would; False uses each replica's slice alone. No effect
+            on one device.
         reduction, name, dtype: as in `keras.losses.Loss`; the loss is a
             batch mean already.
     """
 
     def __init__(self, alpha=0.2, beta=None, nu=0.0, cutoff=0.5, nonzero_loss_cutoff=1.4,
-                 negative_sampling="distance", seed=None, reduction="sum_over_batch_size",
-                 name="margin_loss", dtype=None):
+                 negative_sampling="distance", seed=None, global_batch=True,
+                 reduction="sum_over_batch_size", name="margin_loss", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if not float(alpha) >= 0.0:
             raise ValueError(f"alpha must be >= 0. Received: alpha={alpha!r}")
@@ -217,9 +222,15 @@ class MarginLoss(keras.losses.Loss):
         self.nonzero_loss_cutoff = float(nonzero_loss_cutoff)
         self.negative_sampling = negative_sampling
         self.seed = seed
+        self.global_batch = bool(global_batch)
         self._seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, y_true, y_pred):
+        if self.global_batch:
+            y_true, y_pred = gather_replicas(y_true, y_pred)
+        return replica_share(self._loss(y_true, y_pred))
+
+    def _loss(self, y_true, y_pred):
         if self.beta is None:
             embeddings, beta = _split_beta(y_pred)
         else:
@@ -233,4 +244,5 @@ class MarginLoss(keras.losses.Loss):
         return {**super().get_config(), "dtype": self.dtype, "alpha": self.alpha,
                 "beta": self.beta, "nu": self.nu, "cutoff": self.cutoff,
                 "nonzero_loss_cutoff": self.nonzero_loss_cutoff,
-                "negative_sampling": self.negative_sampling, "seed": self.seed}
+                "negative_sampling": self.negative_sampling, "seed": self.seed,
+                "global_batch": self.global_batch}

@@ -19,6 +19,7 @@ import keras
 from keras import ops
 
 from zoo.losses import distances as dist
+from zoo.losses.replicas import gather_replicas, replica_share
 
 
 def ranking_loss(labels, embeddings, temperature=0.1):
@@ -60,22 +61,30 @@ class RankingLoss(keras.losses.Loss):
 
     Args:
         temperature: > 0; smaller sharpens the softmax over the batch.
+        global_batch: under `tf.distribute`, rank against the whole global
+            batch (every replica's rows, `zoo.losses.replicas`), as one
+            device would; False uses each replica's slice alone. No effect
+            on one device.
         reduction, name, dtype: as in `keras.losses.Loss`; the loss is a
             batch mean already.
     """
 
-    def __init__(self, temperature=0.1, reduction="sum_over_batch_size",
+    def __init__(self, temperature=0.1, global_batch=True, reduction="sum_over_batch_size",
                  name="ranking_loss", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if not float(temperature) > 0.0:
             raise ValueError(f"temperature must be > 0. Received: temperature={temperature!r}")
         self.temperature = float(temperature)
+        self.global_batch = bool(global_batch)
 
     def call(self, y_true, y_pred):
-        return ranking_loss(y_true, y_pred, temperature=self.temperature)
+        if self.global_batch:
+            y_true, y_pred = gather_replicas(y_true, y_pred)
+        return replica_share(ranking_loss(y_true, y_pred, temperature=self.temperature))
 
     def get_config(self):
-        return {**super().get_config(), "dtype": self.dtype, "temperature": self.temperature}
+        return {**super().get_config(), "dtype": self.dtype, "temperature": self.temperature,
+                "global_batch": self.global_batch}
 
 
 def cross_domain_ranking_loss(y_true, y_pred, temperature=0.1):
@@ -100,11 +109,17 @@ class CrossDomainRankingLoss(RankingLoss):
 
     Args:
         temperature: > 0.
+        global_batch: as in `RankingLoss`; the global batch's other pairs
+            are the negatives.
     """
 
-    def __init__(self, temperature=0.1, reduction="sum_over_batch_size",
+    def __init__(self, temperature=0.1, global_batch=True, reduction="sum_over_batch_size",
                  name="cross_domain_ranking_loss", dtype=None):
-        super().__init__(temperature, reduction=reduction, name=name, dtype=dtype)
+        super().__init__(temperature, global_batch=global_batch, reduction=reduction,
+                         name=name, dtype=dtype)
 
     def call(self, y_true, y_pred):
-        return cross_domain_ranking_loss(y_true, y_pred, temperature=self.temperature)
+        if self.global_batch:
+            y_true, y_pred = gather_replicas(y_true, y_pred)
+        return replica_share(cross_domain_ranking_loss(y_true, y_pred,
+                                                       temperature=self.temperature))

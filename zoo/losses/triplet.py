@@ -11,6 +11,7 @@ import keras
 from keras import ops
 
 from zoo.losses import distances as dist
+from zoo.losses.replicas import gather_replicas, replica_share
 
 MININGS = ("all", "hard", "semi_hard")
 TRIPLET_DISTANCES = ("euclidean", "cosine")
@@ -105,10 +106,14 @@ class TripletLoss(keras.losses.Loss):
         mining: "all" (default: every triplet contributes; the most stable
             start), "hard" or "semi_hard".
         distance: "euclidean" or "cosine".
+        global_batch: under `tf.distribute`, mine the whole global batch
+            (every replica's rows, `zoo.losses.replicas`), as one device
+            would; False mines each replica's slice alone. No effect on one
+            device.
         reduction, name, dtype: as in `keras.losses.Loss`.
     """
 
-    def __init__(self, margin=0.2, mining="all", distance="euclidean",
+    def __init__(self, margin=0.2, mining="all", distance="euclidean", global_batch=True,
                  reduction="sum_over_batch_size", name="triplet_loss", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if not float(margin) >= 0.0:
@@ -122,11 +127,15 @@ class TripletLoss(keras.losses.Loss):
         self.margin = float(margin)
         self.mining = mining
         self.distance = distance
+        self.global_batch = bool(global_batch)
 
     def call(self, y_true, y_pred):
-        return triplet_loss(y_true, y_pred, margin=self.margin, mining=self.mining,
-                            distance=self.distance)
+        if self.global_batch:
+            y_true, y_pred = gather_replicas(y_true, y_pred)
+        return replica_share(triplet_loss(y_true, y_pred, margin=self.margin,
+                                          mining=self.mining, distance=self.distance))
 
     def get_config(self):
         return {**super().get_config(), "dtype": self.dtype, "margin": self.margin,
-                "mining": self.mining, "distance": self.distance}
+                "mining": self.mining, "distance": self.distance,
+                "global_batch": self.global_batch}
