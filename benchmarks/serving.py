@@ -50,7 +50,7 @@ from zoo.saving import load_model
 ENGINES = ("onnx", "keras", "predict", "savedmodel", "tf.function", "xla")
 TF_GRAPH_ENGINES = ("savedmodel", "tf.function", "xla")
 THROUGHPUT_BATCH = 256
-REPEATS, QUICK_REPEATS = 200, 30
+REPEATS, QUICK_REPEATS = 100, 30
 QUICK_MODELS = ("fmnist_cnn", "siamese_contrastive", "cae_unpool")
 TARGET_LATENCY_SPEEDUP, TARGET_THROUGHPUT_RATIO, TARGET_PEAK_FRACTION = 8.0, 1.5, 1 / 3
 AGREEMENT_ATOL = 1e-4
@@ -141,7 +141,7 @@ def bench_graph(name, graph, model, runtime, signatures, feed, repeats) -> Graph
         model: the Keras model; runtime, signatures: see `graph_engines`.
         feed: `{input: array}` of `THROUGHPUT_BATCH` rows; its first row is
             the batch-1 input.
-        repeats: batch-1 calls per engine; batch 256 uses a twentieth (>= 3).
+        repeats: batch-1 calls per engine; batch 256 uses a tenth (>= 5).
     """
     one = {k: v[:1] for k, v in feed.items()}
     engines, failed = warm_up(graph_engines(model, graph, runtime, signatures), [one, feed])
@@ -151,7 +151,7 @@ def bench_graph(name, graph, model, runtime, signatures, feed, repeats) -> Graph
         (abs_err, _), (differing, total) = output_errors(reference, call(feed))
         errors[engine] = (abs_err, differing / total if total else None)
     return GraphResult(name, graph, measure(engines, one, repeats),
-                       measure(engines, feed, max(3, repeats // 20)), failed, errors,
+                       measure(engines, feed, max(5, repeats // 10)), failed, errors,
                        count_flops(model, graph))
 
 
@@ -190,7 +190,7 @@ def run(from_cards=False, models=None, quick=False, repeats=None, plots=True) ->
         models: model names, or None for every published one (`QUICK_MODELS`
             with `quick`).
         quick: fewer repetitions and, without `models`, `QUICK_MODELS` only.
-        repeats: batch-1 calls per engine (default 200, quick 30).
+        repeats: batch-1 calls per engine (default 100, quick 30).
         plots: write `PLOTS`.
     """
     del from_cards
@@ -199,9 +199,11 @@ def run(from_cards=False, models=None, quick=False, repeats=None, plots=True) ->
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1. Received: repeats={repeats}")
     tuning = onnx_tuning.Tuning(max(10, repeats // 4))
+    before = peak_gflops()
     with tempfile.TemporaryDirectory(prefix="zoo-serving-") as workdir:
         results = [r for name in names for r in bench_model(name, repeats, workdir, tuning)]
-    peak = peak_gflops()
+    # The best of two measurements, before and after, is the closest to the peak.
+    peak = {k: max(v, before[k]) for k, v in peak_gflops().items()}
     if plots:
         plot(results, "latency", PLOTS["latency"])
         plot(results, "throughput", PLOTS["throughput"])
@@ -319,7 +321,7 @@ def plot(results, kind, path):
     ax.set_xlabel("batch-1 median latency, ms (lower is better)" if kind == "latency"
                   else f"batch-{THROUGHPUT_BATCH} throughput, rows/s (higher is better)")
     ax.grid(True, which="both", axis="x", alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, ncol=len(ENGINES), loc="lower center", bbox_to_anchor=(0.5, 1.0))
     return save_png(fig, path)
 
 
