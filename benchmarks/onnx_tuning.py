@@ -48,10 +48,12 @@ SESSION_CONFIGS = {
     "2 intra-op threads": {"intra_op_num_threads": 2},
     "parallel execution, 2 inter-op threads": {"parallel": True},
     "no spinning": {"spinning": False},
+    "denormals as zero": {"denormal_as_zero": True},
 }
 
 
-def make_session(data, level=None, intra_op_num_threads=None, parallel=False, spinning=True):
+def make_session(data, level=None, intra_op_num_threads=None, parallel=False, spinning=True,
+                 denormal_as_zero=False):
     """An onnxruntime CPU session with `zoo.runtime`'s options and one change.
 
     Args:
@@ -61,6 +63,7 @@ def make_session(data, level=None, intra_op_num_threads=None, parallel=False, sp
         intra_op_num_threads: threads per operator; None keeps the runtime's.
         parallel: run independent nodes in parallel (2 inter-op threads).
         spinning: let idle intra-op threads spin (onnxruntime's default).
+        denormal_as_zero: flush denormal floats to zero.
     """
     options = session_options(intra_op_num_threads=intra_op_num_threads)
     if level is not None:
@@ -72,6 +75,8 @@ def make_session(data, level=None, intra_op_num_threads=None, parallel=False, sp
         options.inter_op_num_threads = 2
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if denormal_as_zero:
+        options.add_session_config_entry("session.set_denormal_as_zero", "1")
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 

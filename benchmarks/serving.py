@@ -125,11 +125,13 @@ def graph_engines(model, graph, runtime, signatures) -> dict:
         "keras": lambda feed: named_outputs(model, graph, sub(keras_args(feed), training=False)),
         "predict": lambda feed: named_outputs(model, graph, sub.predict(
             keras_args(feed), batch_size=_rows(feed), verbose=0)),
-        "savedmodel": signatures and (lambda feed: signatures[graph](**feed)),
+        "savedmodel": lambda feed: signatures[graph](**feed),
         "tf.function": lambda feed: _numpy(plain(*[feed[n] for n in names])),
         "xla": lambda feed: _numpy(xla(*[feed[n] for n in names])),
     }
-    return {name: call for name, call in engines.items() if call}
+    if signatures is None:
+        del engines["savedmodel"]
+    return engines
 
 
 def bench_graph(name, graph, model, runtime, signatures, feed, repeats) -> GraphResult:
@@ -145,7 +147,10 @@ def bench_graph(name, graph, model, runtime, signatures, feed, repeats) -> Graph
     """
     one = {k: v[:1] for k, v in feed.items()}
     engines, failed = warm_up(graph_engines(model, graph, runtime, signatures), [one, feed])
-    reference = engines["keras"](feed) if "keras" in engines else None
+    if "keras" not in engines:
+        raise RuntimeError(f"The Keras model of {name!r} cannot run graph {graph!r}, so there is "
+                           f"no reference output. Received: error={failed['keras']!r}")
+    reference = engines["keras"](feed)
     errors = {}
     for engine, call in engines.items():
         (abs_err, _), (differing, total) = output_errors(reference, call(feed))
@@ -156,7 +161,8 @@ def bench_graph(name, graph, model, runtime, signatures, feed, repeats) -> Graph
 
 
 def bench_model(name, repeats, workdir, tuning=None):
-    """`GraphResult`s of every graph of one artifact, and its tuning rows.
+    """The `GraphResult` of every graph of one artifact (and its tuning rows
+    into `tuning`).
 
     Args:
         name: a published model name.
@@ -195,7 +201,8 @@ def run(from_cards=False, models=None, quick=False, repeats=None, plots=True) ->
     """
     del from_cards
     names = published(models or (QUICK_MODELS if quick else None))
-    repeats = repeats or (QUICK_REPEATS if quick else REPEATS)
+    if repeats is None:
+        repeats = QUICK_REPEATS if quick else REPEATS
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1. Received: repeats={repeats}")
     tuning = onnx_tuning.Tuning(max(10, repeats // 4))
@@ -251,7 +258,7 @@ def report(results, peak, repeats) -> str:
 
 def _latency_row(r):
     cells = [_ms(r.latency.get(e)) for e in ENGINES]
-    errors = [v for v in r.errors.values()]
+    errors = list(r.errors.values())
     worst = max(a for a, _ in errors) if errors else math.nan
     mismatch = max((m for _, m in errors if m is not None), default=None)
     diff = f"{worst:.1e}" + (f" (int {mismatch:.0e})" if mismatch is not None else "")
