@@ -4,10 +4,15 @@ Counting rule: the TensorFlow profiler (`tf.compat.v1.profiler`,
 `float_operation` view) over the graph of the export `tf.function` traced at
 batch 1. It sums every op TensorFlow registers a FLOP count for:
 convolutions and matrix products at 2 FLOPs per multiply-accumulate, plus
-bias adds, batch-norm arithmetic, pooling and softmax at 1 FLOP per output
+bias adds, batch-norm arithmetic, pooling and softmax at about 1 FLOP per
 element. A shared tower called twice (a `verify` graph) counts twice, as it
-runs twice. Data movement (reshape, concat, gather, unpooling scatter) counts
+runs twice. Data movement (reshape, transpose, concat, gather, tile) counts
 0.
+
+The peak is the best rate of one large float32 matrix product. It is the
+usual practical bound, not a hard one: onnxruntime's convolution kernels can
+run faster than NumPy's BLAS (OpenBLAS may pick an AVX2 kernel on an
+AVX-512 CPU) and than its own MatMul.
 """
 
 from zoo import backend  # noqa: F401  (pins the TF backend before Keras)
