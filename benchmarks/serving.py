@@ -347,7 +347,7 @@ def _numpy(outputs):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--models", nargs="+", metavar="NAME", help="published models to time (default: all)")
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_REPEATS} repeats and, without --models, only {', '.join(QUICK_MODELS)}")
