@@ -155,12 +155,9 @@ def check(model, graphs, onnx_dir=None, savedmodel_dir=None, inputs=None,
         for feed in feeds:
             reference = reference_outputs(model, graph, feed)
             for engine, run in runners.items():
-                got = run(feed)
-                for name, ref in reference.items():
-                    if ref.dtype.kind == "i":
-                        counts[engine] += _index_mismatch(ref, got.get(name))
-                    else:
-                        errors[engine] = tuple(map(max, errors[engine], _errors(ref, got.get(name))))
+                float_errors, index_counts = output_errors(reference, run(feed))
+                errors[engine] = tuple(map(max, errors[engine], float_errors))
+                counts[engine] += index_counts
         index = {e: float(c[0] / c[1]) for e, c in counts.items() if c[1]}
         value, reason = tolerances[graph]
         results[graph] = GraphParity(graph, value, reason, batch_sizes, errors, index)
@@ -180,7 +177,20 @@ def reference_outputs(model, graph, inputs):
         raise ValueError(f"Graph {graph!r} takes inputs {names}. Received: inputs={sorted(inputs)}")
     feed = _cast(model, graph, inputs)
     args = [feed[n] for n in names]
-    outputs = graph_model(model, graph)(args if len(args) > 1 else args[0], training=False)
+    return named_outputs(model, graph,
+                         graph_model(model, graph)(args if len(args) > 1 else args[0], training=False))
+
+
+def named_outputs(model, graph, outputs):
+    """The Keras outputs of `graph` as `{contract name: numpy array}`: float32,
+    or int64 for integer outputs; a `verify` score [N, 1] becomes [N].
+
+    Args:
+        model: a zoo model.
+        graph: a graph name.
+        outputs: what the graph's Keras sub-model returned (one tensor or a
+            list), e.g. from a direct call or `predict`.
+    """
     if not isinstance(outputs, (list, tuple)):
         outputs = [outputs]
     result = {}
@@ -191,6 +201,23 @@ def reference_outputs(model, graph, inputs):
             value = value[:, 0]
         result[name] = value
     return result
+
+
+def output_errors(reference, outputs):
+    """How far `outputs` are from `reference`, both `{name: array}`.
+
+    Returns:
+        `((max_abs_err, max_rel_err), [differing, total])`: the errors of the
+        float outputs (see the module docstring) and the element counts of
+        the integer outputs; a missing output counts as fully wrong.
+    """
+    errors, counts = (0.0, 0.0), np.zeros(2, np.int64)
+    for name, ref in reference.items():
+        if ref.dtype.kind == "i":
+            counts += _index_mismatch(ref, outputs.get(name))
+        else:
+            errors = tuple(map(max, errors, _errors(ref, outputs.get(name))))
+    return errors, counts
 
 
 def side_inputs(model, graph, images):

@@ -133,14 +133,20 @@ def _build(spec, model, result, run_dir, staging, formats) -> ParityReport:
     return report
 
 
-def real_inputs(spec, model) -> dict:
-    """{graph: {input: array}}: `2 * REAL_BATCH` test images of the entry's dataset,
+def real_inputs(spec, model, batch=REAL_BATCH) -> dict:
+    """{graph: {input: array}}: `2 * batch` test images of the entry's dataset,
     spread evenly over it (pairs for `verify`; for `decode`, the `encode`
-    outputs of the images: the code, plus extra inputs such as `argmax_K`)."""
+    outputs of the images: the code, plus extra inputs such as `argmax_K`).
+
+    Args:
+        spec: the entry's `ModelSpec` (dataset, input shape, graphs).
+        model: the entry's Keras model, which encodes the `decode` inputs.
+        batch: rows of every input.
+    """
     from training.datasets import sample_images
 
-    images = sample_images(spec.dataset, REAL_BATCH * 2, spec.input_shape)
-    a, b = images[:REAL_BATCH], images[REAL_BATCH:]
+    images = sample_images(spec.dataset, batch * 2, spec.input_shape)
+    a, b = images[:batch], images[batch:]
     feeds = {}
     for graph in spec.graphs:
         if graph == "verify":

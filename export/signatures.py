@@ -49,7 +49,7 @@ def input_specs(model, graph):
             for name in input_names(model, graph)]
 
 
-def graph_function(model, graph):
+def graph_function(model, graph, jit_compile=False):
     """A traced `tf.function` computing `graph` of `model` in inference mode.
 
     The function takes the contract inputs as keyword arguments (see
@@ -62,6 +62,8 @@ def graph_function(model, graph):
     Args:
         model: a built zoo model.
         graph: a graph name from `GRAPH_INPUTS`.
+        jit_compile: compile the function with XLA (for benchmarks; the
+            exporters trace the plain function).
     """
     sub = graph_model(model, graph)
     specs = input_specs(model, graph)
@@ -92,7 +94,7 @@ def graph_function(model, graph):
             result[name] = value
         return result
 
-    fn = tf.function(compute, input_signature=specs, autograph=False)
+    fn = tf.function(compute, input_signature=specs, autograph=False, jit_compile=jit_compile)
     fn.get_concrete_function()  # trace now, so shape errors surface here
     return fn
 

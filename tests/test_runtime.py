@@ -464,6 +464,22 @@ def test_bad_thread_count(tmp_path, threads):
         runtime.load(write_artifact(tmp_path), intra_op_num_threads=threads)
 
 
+def test_session_options_are_the_measured_best():
+    """`python -m benchmarks.serving` (ONNX tuning table) found nothing
+    faster than all graph optimisations (the NCHWc conv layout comes only
+    with ORT_ENABLE_ALL), sequential execution (parallel execution is far
+    slower at batch 1) and onnxruntime's own thread count."""
+    import onnxruntime as ort
+
+    from zoo.runtime.model import session_options
+
+    options = session_options()
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    assert options.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
+    assert options.intra_op_num_threads == 0  # onnxruntime decides: one per physical core
+    assert session_options(intra_op_num_threads=1).intra_op_num_threads == 1
+
+
 def test_load_by_registry_name_pulls_card_and_onnx_only(tmp_path, monkeypatch):
     served = tmp_path / "served"
     folder = write_artifact(served / "rt_tiny", ("embed",), distance="euclidean",

@@ -28,25 +28,12 @@ class RuntimeModel:
     """
 
     def __init__(self, folder, *, intra_op_num_threads=None):
-        if intra_op_num_threads is not None and (
-            isinstance(intra_op_num_threads, bool)
-            or not isinstance(intra_op_num_threads, int)
-            or intra_op_num_threads < 1
-        ):
-            raise ValueError(
-                "intra_op_num_threads must be a positive int or None. "
-                f"Received: intra_op_num_threads={intra_op_num_threads!r}"
-            )
+        options = session_options(intra_op_num_threads=intra_op_num_threads)
         self.folder = Path(folder)
         self.card = read_card(self.folder)
         self.name = self.card.get("name", self.folder.name)
         self.version = self.card.get("version")
         self.graphs = tuple(self.card["graphs"])
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        if intra_op_num_threads is not None:
-            options.intra_op_num_threads = intra_op_num_threads
         self._sessions = {}
         for graph, spec in self.card["graphs"].items():
             data = verified_bytes(self.folder, self.card, spec["file"])
@@ -270,6 +257,31 @@ class RuntimeModel:
                     f"The {io} of {spec['file']!r} are {names}, but card.json lists "
                     f"{sorted(spec[io])} for graph {graph!r}. Re-export the artifact."
                 )
+
+
+def session_options(*, intra_op_num_threads=None) -> ort.SessionOptions:
+    """The onnxruntime options of every `RuntimeModel` session: all graph
+    optimisations, errors-only logging.
+
+    Args:
+        intra_op_num_threads: threads per operator; None lets onnxruntime
+            decide (one per physical core).
+    """
+    if intra_op_num_threads is not None and (
+        isinstance(intra_op_num_threads, bool)
+        or not isinstance(intra_op_num_threads, int)
+        or intra_op_num_threads < 1
+    ):
+        raise ValueError(
+            "intra_op_num_threads must be a positive int or None. "
+            f"Received: intra_op_num_threads={intra_op_num_threads!r}"
+        )
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    if intra_op_num_threads is not None:
+        options.intra_op_num_threads = intra_op_num_threads
+    return options
 
 
 def pair_score(a, b, distance) -> np.ndarray:
