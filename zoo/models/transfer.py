@@ -42,8 +42,8 @@ def copy_backbone(source, input_shape=None, name=None):
 
 def build_transfer_classifier(backbone, num_classes, hidden=(64,), dropout=0.2,
                               learning_rate=1e-3, trainable=False, name="transfer_classifier"):
-    """Backbone + adaptation layers (BatchNorm, ReLU Dense, Dropout) + softmax
-    (approach 1 when frozen).
+    """Backbone + adaptation layers (BatchNorm when frozen, ReLU Dense,
+    Dropout) + softmax (approach 1 when frozen).
 
     Args:
         backbone: a functional `keras.Model` from `image` to features; it is
@@ -62,9 +62,12 @@ def build_transfer_classifier(backbone, num_classes, hidden=(64,), dropout=0.2,
     backbone.trainable = bool(trainable)
     image = keras.Input(shape=backbone.input_shape[1:], name="image")
     x = backbone(image, training=False)
-    # Source-domain features are far from standardised (e.g. ReLU means of
-    # 0.4 +- 0.5); without this the head learns an order of magnitude slower.
-    x = layers.BatchNormalization(name="adapt_norm")(x)
+    if not trainable:
+        # Frozen source-domain features are far from standardised (e.g. ReLU
+        # means of 0.4 +- 0.5): without this the head learns ten times slower.
+        # A backbone trained with the head sets its own scale instead (with
+        # it, drifting features would leave the moving statistics behind).
+        x = layers.BatchNormalization(name="adapt_norm")(x)
     for i, units in enumerate(hidden):
         x = layers.Dense(int(units), activation="relu", name=f"adapt_dense{i}")(x)
         if dropout:
