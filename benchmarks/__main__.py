@@ -47,8 +47,17 @@ def _first(path, key):
 
 
 def missed(report) -> list:
-    """The table rows of `report` whose verdict is MISSED."""
-    return [line for line in report.splitlines() if line.startswith("|") and "MISSED" in line]
+    """The rows of the targets tables (a header with a "target" column) of
+    `report` whose verdict is MISSED; per-model detail tables are left out."""
+    rows, header = [], None
+    for line in report.splitlines():
+        if not line.startswith("|"):
+            header = None
+        elif header is None:
+            header = [cell.strip() for cell in line.strip("|").split("|")]
+        elif "target" in header and "MISSED" in line:
+            rows.append(line)
+    return rows
 
 
 def main():
@@ -66,13 +75,15 @@ def main():
         print(reports[name], flush=True)
     reports = [reports[name] for name in SECTIONS if name in reports]
     misses = [row for report in reports for row in missed(report)]
-    summary = ("Missed targets, with the measured figures:\n\n" + "\n".join(misses)
+    summary = ("Missed targets, with the measured figures (the full rows are in the "
+               "sections below):\n\n" + "\n".join(f"- {row.strip('| ')}" for row in misses)
                if misses else "Every target in the sections below is met.")
     plots = "".join(f"\n{title}:\n\n![{title}]({name})\n" for name, title in PLOTS.items()
                     if (args.out.parent / name).exists())
     today = datetime.date.today().isoformat()
-    atomic_write_text(args.out, f"# Benchmark results\n\nWritten by `make bench` "
-                      f"(`python -m benchmarks`) on {today}.\n\n## Machine\n\n{machine()}\n"
+    command = "python -m benchmarks" + (" --from-cards" if args.from_cards else "")
+    atomic_write_text(args.out, f"# Benchmark results\n\nWritten by `{command}` on {today}"
+                      f" (`make bench` runs it without flags).\n\n## Machine\n\n{machine()}\n"
                       f"## Summary\n\n{summary}\n\n" + "\n".join(reports)
                       + (f"\n## Plots\n{plots}" if plots else ""))
     print(f"wrote {args.out}")
