@@ -16,7 +16,7 @@ import tf2onnx
 
 from export.signatures import graph_function
 from zoo.io import atomic_write_bytes
-from zoo.models.graphs import output_names
+from zoo.models.graphs import all_layers, output_names
 
 # tf2onnx 1.17 tests opsets 14-18, but at 18 only the basic reductions were
 # ported: other paths (All/Any, segment ops) still emit `axes` attributes
@@ -39,10 +39,9 @@ def check_serializable(model):
     Raises:
         ValueError: naming the first offending layer and the fix.
     """
-    # `_flatten_layers` is the only walk that also reaches layers nested in
-    # custom layers; it yields parents first, so serialize in reverse to
-    # blame the innermost offender.
-    layers = list(model._flatten_layers(include_self=True, recursive=True))
+    # `all_layers` yields parents first, so serialize in reverse to blame
+    # the innermost offender.
+    layers = all_layers(model)
     for layer in layers:
         cls = type(layer)
         if isinstance(layer, keras.layers.Lambda):

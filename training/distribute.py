@@ -35,6 +35,8 @@ from zoo import backend  # noqa: F401
 import keras
 import tensorflow as tf
 
+from zoo.models.graphs import all_layers
+
 STRATEGIES = ("default", "mirrored", "multiworker")
 TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
                      '"task": {"type": "worker", "index": 0}}')
@@ -145,7 +147,7 @@ def synchronized_batch_norm(model):
     """
     layers = []
     if model.distribute_strategy.num_replicas_in_sync > 1:
-        layers = [layer for layer in _all_layers(model)
+        layers = [layer for layer in all_layers(model)
                   if isinstance(layer, keras.layers.BatchNormalization)
                   and not layer.synchronized]
     for layer in layers:
@@ -155,16 +157,6 @@ def synchronized_batch_norm(model):
     finally:
         for layer in layers:
             layer.synchronized = False
-
-
-def _all_layers(model):
-    seen, stack = {}, [model]
-    while stack:
-        layer = stack.pop()
-        if id(layer) not in seen:
-            seen[id(layer)] = layer
-            stack.extend(getattr(layer, "layers", []))
-    return list(seen.values())
 
 
 def global_batch_weight(x):

@@ -55,6 +55,19 @@ def graph_model(model, graph):
     return model
 
 
+def all_layers(model) -> list:
+    """Every layer of `model`, itself and nested ones included, each once,
+    parents before children.
+
+    Keras's `_flatten_layers` is the only walk that also reaches layers
+    nested in custom layers (not only in sub-models' `layers`).
+
+    Args:
+        model: a `keras.Model` (or layer).
+    """
+    return list(model._flatten_layers(include_self=True, recursive=True))
+
+
 def extra_names(model, graph, io):
     """The extra `io` ("inputs" or "outputs") names `model` declares for
     `graph` in its `graph_extras` (see the module docstring), or ()."""

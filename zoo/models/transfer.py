@@ -18,6 +18,7 @@ import keras
 from keras import layers
 
 from zoo.layers.heads import NearestNeighbourHead
+from zoo.models.graphs import all_layers
 from zoo.models.siamese import embedding_tower
 
 BACKBONE = "embed"  # the name of the backbone sub-model in a face model
@@ -92,17 +93,10 @@ def unfreeze(model, learning_rate=1e-4, backbone=BACKBONE):
         The same model, recompiled.
     """
     model.get_layer(backbone).trainable = True
-    for layer in _nested_layers(model.get_layer(backbone)):
+    for layer in all_layers(model.get_layer(backbone)):
         if isinstance(layer, layers.BatchNormalization):
             layer.trainable = False
     return _compile(model, learning_rate)
-
-
-def _nested_layers(model):
-    for layer in model.layers:
-        yield layer
-        if hasattr(layer, "layers"):
-            yield from _nested_layers(layer)
 
 
 def _compile(model, learning_rate):
