@@ -327,9 +327,7 @@ class Gallery:
                              "Received: threshold=None")
 
     def _passes(self, score) -> bool:
-        if self.threshold is None:
-            return True
-        return score >= self.threshold if self.direction == "greater" else score <= self.threshold
+        return self.threshold is None or bool(passes(score, self.threshold, self.direction))
 
     def _index(self) -> _Index:
         if not self._rows:
@@ -504,6 +502,12 @@ def read_images(path) -> np.ndarray:
 
 
 # -- helpers --------------------------------------------------------------------
+
+
+def passes(score, threshold, direction):
+    """Whether `score` (a number or an array) passes `threshold`: `score >=
+    threshold` for direction "greater", `score <= threshold` for "less"."""
+    return score >= threshold if direction == "greater" else score <= threshold
 
 
 def _faiss():

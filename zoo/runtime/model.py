@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from zoo.retrieval import UNKNOWN
+from zoo.retrieval import UNKNOWN, passes
 from zoo.runtime.card import ArtifactError, read_card, verified_bytes
 from zoo.runtime.preprocess import check_code, check_side_input, preprocess
 
@@ -133,8 +133,7 @@ class RuntimeModel:
             scores = self.classify(images, resize=resize)
         value, direction = self._rule(threshold)
         best = np.argmax(scores, axis=1) if direction == "greater" else np.argmin(scores, axis=1)
-        top = scores[np.arange(len(scores)), best]
-        known = top >= value if direction == "greater" else top <= value
+        known = passes(scores[np.arange(len(scores)), best], value, direction)
         classes = self.classes or [str(c) for c in range(scores.shape[1])]
         return [classes[b] if k else UNKNOWN for b, k in zip(best, known)], scores
 
@@ -217,8 +216,7 @@ class RuntimeModel:
             b = self.embed(images_b, resize=resize)
             _same_batch(a, b)
             score = pair_score(a, b, self.distance)
-        is_match = score >= value if direction == "greater" else score <= value
-        return score, is_match
+        return score, passes(score, value, direction)
 
     def _rule(self, threshold):
         card_rule = self.threshold
