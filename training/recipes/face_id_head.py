@@ -64,15 +64,17 @@ def evaluate_with_threshold(model, seed=0):
     def top(x):
         return model.predict(to_float(x), batch_size=128, verbose=0)
 
-    enrolled, _ = faces.unseen_split(seed)["train"]
+    split = faces.unseen_split(seed)
+    enrolled, _ = split["train"]
     impostors, _ = faces.faces(faces.CALIBRATION_PEOPLE)
     scores = np.concatenate([top(enrolled).max(1), top(impostors).max(1)])
     labels = np.r_[np.ones(len(enrolled)), np.zeros(len(impostors))]
     value = calibrate_threshold(scores, labels, "greater", faces.THRESHOLD_RULE)
-    x, y = faces.unseen_split(seed)["test"]
+    x, y = split["test"]
     probabilities = top(x)
-    hit = (probabilities.argmax(1) == y) & (probabilities.max(1) >= value)
-    metrics = {"test": {"top1": round(float(np.mean(probabilities.argmax(1) == y)), 4),
+    right = probabilities.argmax(1) == y
+    hit = right & (probabilities.max(1) >= value)
+    metrics = {"test": {"top1": round(float(right.mean()), 4),
                         "dir_at_threshold": round(float(hit.mean()), 4), "n": int(len(y))}}
     threshold = {"value": float(value), "direction": "greater", "rule": "FAR = 0.01",
                  "calibrated_on": "top probability of the 50 training faces (genuine) and "

@@ -115,10 +115,8 @@ class CalibrationEER(keras.callbacks.Callback):
         self.tower = tower
 
     def on_epoch_end(self, epoch, logs=None):
-        x, y = faces(CALIBRATION_PEOPLE)
-        scores, same = all_pair_scores(keras_embedder(self.tower)(x), y, "cosine")
         if logs is not None:
-            logs["calibration_eer"] = eer(scores, same)
+            logs["calibration_eer"] = eer(*calibration_pairs(keras_embedder(self.tower)))
 
 
 def select_on_calibration_people(tower, patience):
@@ -192,6 +190,12 @@ def all_pair_scores(embeddings, labels, distance) -> tuple:
     return scores, (labels[i] == labels[j]).astype(np.int64)
 
 
+def calibration_pairs(embed, distance="cosine") -> tuple:
+    """`all_pair_scores` of every pair of the calibration people s26-s30."""
+    x, y = faces(CALIBRATION_PEOPLE)
+    return all_pair_scores(embed(x), y, distance)
+
+
 def verification(embed, distance="cosine", figure=None) -> tuple:
     """1:1 verification on every pair of the unseen people's 100 faces.
 
@@ -202,8 +206,7 @@ def verification(embed, distance="cosine", figure=None) -> tuple:
         (metrics, threshold card entry).
     """
     direction = "greater" if distance == "cosine" else "less"
-    val = all_pair_scores(embed(faces(CALIBRATION_PEOPLE)[0]), faces(CALIBRATION_PEOPLE)[1],
-                          distance)
+    val = calibration_pairs(embed, distance)
     x, y = faces(UNSEEN_PEOPLE)
     test = all_pair_scores(embed(x), y, distance)
     report = verification_report(*val, *test, direction=direction, rule=THRESHOLD_RULE)
