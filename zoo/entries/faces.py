@@ -11,6 +11,10 @@ from zoo.entries._common import entry
 FACE_SHAPE = (56, 46, 1)  # ORL's 112x92 halved by area averaging
 _TOWER = {"input_shape": FACE_SHAPE, "widths": "cnn_s", "embedding_dim": 64}
 _TINY = {"widths": (4, 8)}
+# face_id_head and face_id_finetune: one architecture; the fine-tune recipe
+# unfreezes the tower after training the head.
+_CLASSIFIER = {"num_classes": 10, "hidden": (64,), "dropout": 0.2, "learning_rate": 1e-3,
+               "trainable": False}
 _PREPROCESS = {"source": "uint8 grayscale face, ORL framing (112x92: upright, centred)",
                "resize": list(FACE_SHAPE[:2])}
 
@@ -53,8 +57,7 @@ _face_entry(
     "(trainable=False, BatchNorm in inference mode) + a new softmax head for s31-s40",
     summary="Frozen face_embed + Dense(64) + softmax over the 10 people s31-s40.",
     graphs=("classify",),
-    defaults={"num_classes": 10, "hidden": (64,), "dropout": 0.2, "learning_rate": 1e-3,
-              "trainable": False},
+    defaults=_CLASSIFIER,
 )
 _face_entry(
     "face_id_finetune", "zoo.models.transfer:build_face_classifier", "identification",
@@ -62,6 +65,5 @@ _face_entry(
     "weight fine-tuned with a lower learning rate",
     summary="face_embed + Dense(64) + softmax over s31-s40, all weights fine-tuned.",
     graphs=("classify",),
-    defaults={"num_classes": 10, "hidden": (64,), "dropout": 0.2, "learning_rate": 1e-3,
-              "trainable": False},
+    defaults=_CLASSIFIER,
 )
