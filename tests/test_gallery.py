@@ -446,6 +446,39 @@ def test_read_images_npy_and_image_files(tmp_path):
 
 
 
+def test_read_images_scales_16_bit_drops_alpha_expands_palette_and_applies_exif(tmp_path):
+    """A 16-bit PNG was clipped to all-white by convert("L"); 65535 -> 255."""
+    from PIL import Image
+
+    from zoo.retrieval import read_images
+
+    ramp = (np.arange(20, dtype=np.uint32).reshape(4, 5) * 3000).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I")
+    np.testing.assert_array_equal(read_images(tmp_path / "deep.png"),
+                                  np.rint(ramp / 257.0).astype(np.uint8))
+    assert read_images(tmp_path / "deep.png", channels=3).shape == (4, 5, 3)
+
+    rgba = np.zeros((3, 4, 4), np.uint8)
+    rgba[..., 1], rgba[..., 3] = 255, 0  # fully transparent green: alpha is dropped
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "alpha.png")
+    assert int(read_images(tmp_path / "alpha.png")[0, 0]) == 150  # luma of pure green
+    np.testing.assert_array_equal(read_images(tmp_path / "alpha.png", channels=3)[0, 0], [0, 255, 0])
+
+    Image.fromarray(np.full((3, 4, 3), (0, 0, 255), np.uint8)).convert("P").save(tmp_path / "pal.png")
+    assert int(read_images(tmp_path / "pal.png")[0, 0]) == 29  # luma of pure blue
+
+    tall = np.zeros((6, 2), np.uint8)
+    tall[0] = 255  # top row white
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    Image.fromarray(tall).save(tmp_path / "rotated.jpg", exif=exif, quality=100)
+    upright = read_images(tmp_path / "rotated.jpg")
+    assert upright.shape == (2, 6) and upright[:, -1].min() > 200 and upright[:, 0].max() < 60
+    with pytest.raises(ValueError, match="channels must be 1"):
+        read_images(tmp_path / "deep.png", channels=2)
+
+
 def zoo_cli(*args):
     return subprocess.run([sys.executable, "-m", "zoo.cli", *map(str, args)], check=False,
                           capture_output=True, text=True, timeout=300, cwd=REPO)

@@ -471,14 +471,23 @@ class Gallery:
         return gallery
 
 
-def read_images(path) -> np.ndarray:
+def read_images(path, channels=1) -> np.ndarray:
     """The images of one file: `.npy` as stored, other files via Pillow as
-    grayscale uint8 (H, W).
+    uint8 (H, W) grey or (H, W, 3) RGB.
+
+    Image files are normalised the same way for every caller: the EXIF
+    orientation is applied, 16-bit and 32-bit images are scaled to 8 bits
+    (65535 -> 255) rather than clipped, alpha is dropped, palette images are
+    expanded, and colour becomes grey by ITU-R 601 luma (Pillow's "L").
 
     Args:
         path: a `.npy` file ((H, W) or (N, H, W), uint8 or float in [0, 1])
             or an image file Pillow can open (PNG, JPEG, ...).
+        channels: 1 for grey (H, W), 3 for RGB (H, W, 3); a grey file is
+            repeated to three channels.
     """
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grey) or 3 (RGB). Received: channels={channels!r}")
     path = Path(path)
     if not path.is_file():
         raise GalleryError(f"No image file at {str(path)!r}. Received: path={str(path)!r}")
@@ -489,16 +498,29 @@ def read_images(path) -> np.ndarray:
             raise ValueError(f"{str(path)!r} is not a readable .npy array ({error}). Save images "
                              "with np.save(path, uint8_array).") from None
     try:
-        from PIL import Image
+        from PIL import Image, ImageOps
     except ImportError:
         raise GalleryError(f"Reading {str(path)!r} needs Pillow (`pip install pillow`); "
                            "or save the images as .npy.") from None
     try:
         with Image.open(path) as image:
-            return np.asarray(image.convert("L"), dtype=np.uint8)
+            return _to_uint8(ImageOps.exif_transpose(image), channels)
     except OSError as error:  # PIL.UnidentifiedImageError is an OSError
         raise ValueError(f"{str(path)!r} is not an image Pillow can read ({error}). Pass PNG, "
                          "JPEG or .npy files.") from None
+
+
+def _to_uint8(image, channels):
+    """A Pillow image as uint8 grey (H, W) or RGB (H, W, 3); see `read_images`."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # Pillow's convert("L") clips these modes (a 16-bit face turns white).
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
+        grey = np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8)
+        return grey if channels == 1 else np.repeat(grey[..., None], 3, axis=-1)
+    if image.mode not in ("L", "RGB"):
+        image = image.convert("RGBA" if "A" in image.mode or image.mode == "P" else "RGB")
+    return np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
 
 
 # -- helpers --------------------------------------------------------------------

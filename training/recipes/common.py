@@ -87,7 +87,7 @@ def load_result(run_dir) -> dict:
     return json.loads(path.read_text())
 
 
-def seeded_model(name, seed, **overrides):
+def seeded_model(name, seed, /, **overrides):
     """`zoo.create(name, **overrides)` after seeding Python, NumPy and Keras, so
     the initial weights (not only the training order) follow the run's seed."""
     import zoo

@@ -59,11 +59,9 @@ def train(run_dir, epochs=None, seed=0, quick=False, exclude_class=None, measure
                "iwae": f"iwae_k{IWAE_K}: importance-weighted bound with k={IWAE_K} samples on "
                        f"the first {n_iwae} test images (k=1000 on all 10,000 is too slow on "
                        f"2 CPU cores); elbo_subset is the ELBO on the same images",
-               "graphs": "decode: code (z) -> Bernoulli means; reconstruct decodes the "
-                         "mean of q(z|x) (deterministic). The encode graph -> (mean, log_var) "
-                         "exists in model.keras (layer 'encode') but is not exported yet: "
-                         "export/onnx.py rejects tf2onnx's name-sorted output order "
-                         "(log_var, mean)",
+               "graphs": "decode: code (z) -> Bernoulli means; encode: image -> (mean, "
+                         "log_var) of q(z|x); reconstruct decodes the mean of q(z|x) "
+                         "(deterministic)",
                "input_range": "images in [0, 1]; the Python helpers refuse values outside",
                "manifold": "the two latent dimensions with the largest mean KL on the test "
                            "set swept over N(0,1) quantiles 0.05..0.95, the others at 0"},

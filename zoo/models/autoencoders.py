@@ -262,8 +262,11 @@ class LinearAutoencoder(AutoencoderMixin, keras.Model):
             A `LinearAutoencoder` whose reconstruction is the rank-k PCA
             projection mean + (x - mean) V_k V_k^T.
         """
-        x = np.asarray(x, np.float64)
+        x = np.asarray(x)
         x = x[..., None] if x.ndim == 3 else x
+        if x.ndim != 4:
+            raise ValueError(f"x must be images [N, H, W, C] or [N, H, W]. Received: x.shape={x.shape}")
+        x = check_images(x, x.shape[1:]).astype(np.float64)
         flat = x.reshape(len(x), -1)
         if not 1 <= int(k) <= min(flat.shape):
             raise ValueError(f"k must be in [1, min(N, D)] = [1, {min(flat.shape)}]. Received: k={k!r}")
