@@ -171,7 +171,9 @@ def _inference_copy(model):
 def _record_weights(name, folder: Path):
     card = json.loads((folder / "card.json").read_text())
     files = {n: e["sha256"] for n, e in card["files"].items()}
-    files["card.json"] = file_entries(folder, ["card.json"])["card.json"]["sha256"]
+    # The stored test data too, so that a cache filled by `zoo pull` passes `zoo check`.
+    tests = [p.relative_to(folder).as_posix() for p in sorted(folder.glob("test_data/*/*.pb"))]
+    files.update({n: e["sha256"] for n, e in file_entries(folder, ["card.json", *tests]).items()})
     weights = json.loads(WEIGHTS_JSON.read_text())
     weights[name] = dict(sorted(files.items()))
     atomic_write_text(WEIGHTS_JSON, json.dumps(dict(sorted(weights.items())), indent=2) + "\n")

@@ -209,8 +209,12 @@ def cmd_check(args):
     target = Path(args.target)
     if not target.is_dir():
         import zoo
+        from zoo import hub
 
-        target = REPO / "saved_models" / zoo.info(args.target).name
+        spec = zoo.info(args.target)
+        target = REPO / "saved_models" / spec.name
+        if not target.is_dir():  # an installed wheel: the verified cache `zoo pull` fills
+            target = hub.pull(spec)
     report = check_artifact(target)
     print(report.table())
     if not report.ok:
