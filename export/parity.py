@@ -97,15 +97,22 @@ class ParityReport:
 
     def table(self):
         """A printable text table, one row per graph and engine."""
-        rows = [("graph", "engine", "max_abs_err", "max_rel_err", "atol", "index_mismatch", "ok")]
+        rows = [("graph", "engine", "batch_sizes", "max_abs_err", "max_rel_err", "atol",
+                 "index_mismatch", "ok")]
         for name, g in self.graphs.items():
             for engine, (abs_err, rel_err) in g.errors.items():
                 index = g.index_mismatch.get(engine)
                 ok = abs_err <= g.atol and (index is None or index <= MAX_INDEX_MISMATCH)
-                rows.append((name, engine, f"{abs_err:.2e}", f"{rel_err:.2e}", f"{g.atol:.0e}",
+                rows.append((name, engine, ",".join(map(str, g.batch_sizes)), f"{abs_err:.2e}", f"{rel_err:.2e}", f"{g.atol:.0e}",
                              "-" if index is None else f"{index:.2e}", "yes" if ok else "NO"))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+    def summary(self):
+        """One closing line: how many graphs passed on every engine."""
+        failed = [name for name, g in self.graphs.items() if not g.ok]
+        return (f"{len(self.graphs) - len(failed)} of {len(self.graphs)} graphs pass on every engine"
+                + (f"; failed: {', '.join(failed)}" if failed else ""))
 
 
 def check(model, graphs, onnx_dir=None, savedmodel_dir=None, inputs=None,

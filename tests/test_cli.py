@@ -107,3 +107,6 @@ def test_every_entry_trains_exports_and_checks_through_the_cli(name, tmp_path):
     assert exported.returncode == 0, exported.stderr[-2000:]
     checked = zoo_cli("check", out)
     assert checked.returncode == 0, checked.stdout[-1000:] + checked.stderr[-2000:]
+    graphs = json.loads((out / "card.json").read_text())["graphs"]
+    assert checked.stdout.strip().splitlines()[-1].endswith(
+        f"{len(graphs)} of {len(graphs)} graphs pass on every engine")

@@ -245,6 +245,7 @@ def test_perturbed_initializer_fails_parity(classifier, tmp_path):
     assert not report.ok
     assert report.to_card()["classify"]["max_abs_err"] > 1e-5
     assert "NO" in report.table()
+    assert report.summary() == "0 of 1 graphs pass on every engine; failed: classify"
 
 
 def test_different_model_fails_at_atol_zero(classifier):

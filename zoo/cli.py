@@ -217,6 +217,7 @@ def cmd_check(args):
             target = hub.pull(spec)
     report = check_artifact(target)
     print(report.table())
+    print(f"{target}: {report.summary()}")
     if not report.ok:
         raise CommandFailed(f"parity check failed for {target}")
 

@@ -6,6 +6,7 @@ import numpy as np
 
 import zoo
 from training.datasets import load_fashion_mnist, to_float
+from training.datasets.fashion_mnist import CLASS_NAMES
 from training.recipes.common import (
     fashion_dataset_card,
     fashion_splits,
@@ -44,7 +45,7 @@ def train(run_dir, epochs=None, seed=0, quick=False):
     metrics = evaluate(model, limit=1000 if quick else None)
     return save_result(
         run_dir, model, metrics=metrics, seconds=run.seconds, epochs=epochs, seed=seed,
-        dataset=fashion_dataset_card(seed, quick),
+        dataset=fashion_dataset_card(seed, quick), classes=CLASS_NAMES,
     )
 
 
