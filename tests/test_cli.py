@@ -110,3 +110,29 @@ def test_every_entry_trains_exports_and_checks_through_the_cli(name, tmp_path):
     graphs = json.loads((out / "card.json").read_text())["graphs"]
     assert checked.stdout.strip().splitlines()[-1].endswith(
         f"{len(graphs)} of {len(graphs)} graphs pass on every engine")
+
+
+def test_verify_prints_score_and_decision_and_exits_0_both_ways(tmp_path):
+    """`zoo verify NAME A B`: same ORL person -> match, another person -> no
+    match, each at the card threshold, exit 0 in both cases."""
+    import numpy as np
+
+    from training.datasets.orl_faces import load_orl_faces
+
+    images, labels = load_orl_faces()
+    for name, image in {"a": images[labels == 39][0], "b": images[labels == 39][1],
+                        "c": images[labels == 38][0]}.items():
+        np.save(tmp_path / f"{name}.npy", image)
+    same = zoo_cli("verify", "face_verify", tmp_path / "a.npy", tmp_path / "b.npy", "--resize")
+    other = zoo_cli("verify", "face_verify", tmp_path / "a.npy", tmp_path / "c.npy", "--resize")
+    assert same.returncode == 0 and other.returncode == 0, same.stderr + other.stderr
+    from zoo.hub import LOCAL_WEIGHTS_DIR
+
+    card = json.loads((LOCAL_WEIGHTS_DIR / "face_verify" / "card.json").read_text())
+    for result, decision in ((same, "match"), (other, "no match")):
+        score, rest = result.stdout.strip().split(" ", 1)
+        assert rest == f"{decision} (threshold {card['threshold']['value']:.4f}, greater)"
+        assert (float(score) >= card["threshold"]["value"]) == (decision == "match")
+    np.save(tmp_path / "many.npy", images[:3])
+    many = zoo_cli("verify", "face_verify", tmp_path / "many.npy", tmp_path / "b.npy")
+    assert many.returncode == 2 and "one image per file" in _one_line_error(many)

@@ -92,6 +92,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("target", help="a model name or an artifact folder")
     p.set_defaults(func=cmd_check)
 
+    p = sub.add_parser("verify", help="1:1: score two images and decide at the card threshold")
+    p.add_argument("model", help="a verification or embedding model name, or an artifact folder")
+    p.add_argument("image_a", type=Path, help="an image file or a .npy of one image")
+    p.add_argument("image_b", type=Path)
+    p.add_argument("--resize", action="store_true",
+                   help="resize images to the model's input size (when its card allows)")
+    p.set_defaults(func=cmd_verify)
+
     p = sub.add_parser("pull", help="download and verify a model's published files")
     p.add_argument("name")
     p.set_defaults(func=cmd_pull)
@@ -220,6 +228,26 @@ def cmd_check(args):
     print(f"{target}: {report.summary()}")
     if not report.ok:
         raise CommandFailed(f"parity check failed for {target}")
+
+
+def cmd_verify(args):
+    """Print `SCORE match|no match (threshold T, DIRECTION)`; exit 0 either way."""
+    from zoo import runtime
+    from zoo.retrieval import read_images
+
+    model = runtime.load(str(args.model))
+    channels = model.card["preprocess"].get("channels", 1)
+    pair = []
+    for path in (args.image_a, args.image_b):
+        image = read_images(path, channels=channels)
+        if image.ndim != (2 if channels == 1 else 3):
+            raise UsageError(f"{str(path)!r} holds {image.shape} but verify takes one image per file; "
+                             f"save one image per .npy. Received: shape={image.shape}")
+        pair.append(image[None])
+    score, is_match = model.verify(*pair, resize=args.resize)
+    rule = model.threshold
+    print(f"{float(score[0]):.4f} {'match' if is_match[0] else 'no match'} "
+          f"(threshold {float(rule['value']):.4f}, {rule['direction']})")
 
 
 def cmd_pull(args):
