@@ -7,6 +7,8 @@ the same model input: `(255 - p if invert else p) * scale`.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 _FIX = ("Pass uint8 images in [0, 255] or float images in [0, 1], shaped "
@@ -136,6 +138,12 @@ def _numeric(value, name) -> np.ndarray:
             f"`{name}` is not a rectangular array ({error}). {_FIX} "
             f"Received: type={type(value).__name__}"
         ) from None
+    if x.dtype.kind in "USO" and x.size and all(isinstance(v, (str, os.PathLike)) for v in x.flat):
+        raise ValueError(
+            f"`{name}` holds file paths; read them first with "
+            "`np.stack([zoo.retrieval.read_images(p) for p in paths])`. "
+            f"Received: dtype={x.dtype}"
+        )
     if x.dtype.kind not in "uif":
         raise ValueError(
             f"`{name}` must be numeric (uint8 or float). Received: dtype={x.dtype}"
