@@ -99,6 +99,7 @@ def export_onnx(model, graph, path, metadata):
     fn = graph_function(model, graph)
     proto, _ = tf2onnx.convert.from_function(fn, input_signature=fn.input_signature, opset=OPSET)
     _order_outputs(proto, list(output_names(model, graph)))
+    _drop_unused_opsets(proto)
     _check_names(proto, [spec.name for spec in fn.input_signature], list(output_names(model, graph)), graph)
     for value in [*proto.graph.input, *proto.graph.output]:
         value.type.tensor_type.shape.dim[0].dim_param = BATCH_DIM
@@ -118,6 +119,15 @@ def _order_outputs(proto, names):
         ordered = [by_name[n] for n in names]
         del proto.graph.output[:]
         proto.graph.output.extend(ordered)
+
+
+def _drop_unused_opsets(proto):
+    # tf2onnx declares ai.onnx.ml whether or not a node uses it; some runtimes
+    # (tract) then refuse or warn. Keep the default domain and the used ones.
+    used = {node.domain for node in proto.graph.node} | {""}
+    kept = [op for op in proto.opset_import if op.domain in used or op.domain == "ai.onnx"]
+    del proto.opset_import[:]
+    proto.opset_import.extend(kept)
 
 
 def _check_names(proto, inputs, outputs, graph):

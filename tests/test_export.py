@@ -128,6 +128,8 @@ def test_onnx_contract(exported):
         proto = onnx.load(str(exported.root / f"{graph}.onnx"))
         onnx.checker.check_model(proto, full_check=True)
         assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [OPSET]
+        # Only the domains a node uses (tf2onnx also declared an unused ai.onnx.ml).
+        assert {o.domain for o in proto.opset_import} <= {"", "ai.onnx"} | {n.domain for n in proto.graph.node}
         names = output_names(exported.model, graph)
         assert [v.name for v in proto.graph.input] == list(input_names(exported.model, graph))
         assert [v.name for v in proto.graph.output] == list(names)
