@@ -15,6 +15,7 @@ DEMO := runs/demo
 install: $(STAMP)
 
 $(STAMP): setup.cfg pyproject.toml Makefile
+	@echo "Installing the project and its pinned dependencies (TensorFlow, onnxruntime, ...) into $(VENV); about a minute on first run"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,faiss]'
