@@ -511,6 +511,14 @@ def test_cli_enroll_identify_list_remove(tmp_path):
     assert lines[1].split()[0] == "shirt"  # the second candidate, indented
     assert lines[2].split()[:2] == [f"{tmp_path / 'shirts.npy'}[0]", "shirt"]
     assert float(lines[2].split()[2]) == pytest.approx(0.0, abs=1e-4)  # an enrolled image
+
+    # Below the threshold the answer is "unknown", and the best candidate is still named.
+    np.save(tmp_path / "noise.npy", np.random.default_rng(0).integers(0, 256, (28, 28), np.uint8))
+    result = zoo_cli("gallery", "identify", "--gallery", gallery, "--top-k", "2", tmp_path / "noise.npy")
+    unknown = result.stdout.splitlines()
+    assert unknown[0].split()[1] == "unknown", result.stdout
+    assert sorted(line.split()[0] for line in unknown[1:]) == ["shirt", "trouser"]
+    assert float(unknown[1].split()[1]) == pytest.approx(float(unknown[0].split()[2]), abs=1e-4)
     if importlib.util.find_spec("faiss"):
         switched = zoo_cli("gallery", "identify", "--gallery", gallery, "--top-k", "2",
                            "--faiss-above", "0", tmp_path / "probe.npy", tmp_path / "shirts.npy")

@@ -259,7 +259,7 @@ def cmd_pull(args):
 
 def cmd_gallery(args):
     """`zoo gallery enroll|identify|list|remove`; the folder records its model."""
-    from zoo.retrieval import Gallery, read_images
+    from zoo.retrieval import UNKNOWN, Gallery, read_images
 
     folder, exists = args.gallery, (args.gallery / "gallery.json").exists()
     if args.action == "enroll":
@@ -289,7 +289,9 @@ def cmd_gallery(args):
             for i, match in enumerate(matches):
                 name = f"{path}[{i}]" if images.ndim > 2 else str(path)
                 print(f"{name} {match.person} {match.score:.4f}")
-                for person, score in match.candidates[1:]:
+                # Below the threshold the best candidate is not the answer, so it is listed too.
+                shown = match.candidates[1:] if match.person != UNKNOWN else match.candidates
+                for person, score in shown:
                     print(f"  {person} {score:.4f}")
     elif args.action == "list":
         for person, count in Gallery.load(folder).people():
