@@ -122,7 +122,8 @@ def test_publishing_into_saved_models_records_the_hashes(run_dir, tmp_path, monk
     assert pub.publish(SPEC, run_dir, out).ok
     recorded = json.loads((repo / "zoo" / "weights.json").read_text())["fmnist_cnn"]
     card = json.loads((out / "card.json").read_text())
-    assert set(recorded) == set(card["files"]) | {"card.json"}
+    tests = {p.relative_to(out).as_posix() for p in out.glob("test_data/*/*.pb")}
+    assert tests and set(recorded) == set(card["files"]) | {"card.json"} | tests
     from zoo.io import sha256_file
 
     for name, digest in recorded.items():
