@@ -27,6 +27,7 @@ def preprocess(images, config, shape, *, resize=False, name="images") -> np.ndar
             has a `resize` entry.
         name: the argument name used in error messages.
     """
+    _refuse_paths(images, name)
     x = _numeric(images, name)
     if x.ndim == 2:
         x = x[None]
@@ -130,6 +131,18 @@ def resize_images(x, size) -> np.ndarray:
     return x[:, rows][:, :, cols]
 
 
+def _refuse_paths(images, name):
+    """File paths where images belong: name the reader instead of a dtype."""
+    x = np.asarray(images, dtype=object) if isinstance(images, (list, tuple)) else images
+    if isinstance(x, np.ndarray) and x.dtype.kind in "USO" and x.size \
+            and all(isinstance(v, (str, os.PathLike)) for v in x.flat):
+        raise ValueError(
+            f"`{name}` holds file paths; read them first with "
+            "`np.stack([zoo.retrieval.read_images(p) for p in paths])`. "
+            f"Received: dtype={np.asarray(images).dtype}"
+        )
+
+
 def _numeric(value, name) -> np.ndarray:
     try:
         x = np.asarray(value)
@@ -138,12 +151,6 @@ def _numeric(value, name) -> np.ndarray:
             f"`{name}` is not a rectangular array ({error}). {_FIX} "
             f"Received: type={type(value).__name__}"
         ) from None
-    if x.dtype.kind in "USO" and x.size and all(isinstance(v, (str, os.PathLike)) for v in x.flat):
-        raise ValueError(
-            f"`{name}` holds file paths; read them first with "
-            "`np.stack([zoo.retrieval.read_images(p) for p in paths])`. "
-            f"Received: dtype={x.dtype}"
-        )
     if x.dtype.kind not in "uif":
         raise ValueError(
             f"`{name}` must be numeric (uint8 or float). Received: dtype={x.dtype}"
