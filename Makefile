@@ -18,7 +18,7 @@ $(STAMP): setup.cfg pyproject.toml Makefile
 	@echo "Installing the project and its pinned dependencies (TensorFlow, onnxruntime, ...) into $(VENV); about a minute on first run"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,faiss]'
+	$(PY) -m pip install --quiet -e '.[dev,faiss,faces]'
 	touch $(STAMP)
 
 data:
