@@ -1,0 +1,86 @@
+"""dlib's face-recognition ResNet as a functional Keras 3 model (150x150 RGB -> 128-d).
+
+The layer list comes from `zoo.faces.resnet_dat.architecture()`, the same list that
+reads the `.dat` file, and dlib's tags and skips become references to earlier
+tensors. dlib's input normalization, `(pixel - mean) / 256` on the 0..255 scale, is
+inside the graph as a `Normalization` layer acting on pixels scaled to [0, 1].
+"""
+
+from zoo import backend  # noqa: F401
+
+import keras
+import numpy as np
+
+from zoo.faces.resnet_dat import FaceResNetWeights, architecture, read_face_resnet
+from zoo.layers.dlib import ChannelAffine, ZeroExtendAdd
+
+CHIP_SIZE = 150
+DLIB_MEAN = (122.782, 117.001, 104.298)  # overwritten by the file's own values
+
+
+def build_face_resnet(weights: FaceResNetWeights | str | None = None,
+                      name: str = "face_resnet") -> keras.Model:
+    """The face ResNet; with dlib's weights unless `weights="none"`.
+
+    Args:
+        weights: a `FaceResNetWeights`, "dlib" / None to read the installed package's
+            file, or "none" for fresh weights (tests, from-scratch training).
+        name: the model's name.
+    """
+    if weights is None or weights == "dlib":
+        weights = read_face_resnet()
+    mean = weights.input_mean if isinstance(weights, FaceResNetWeights) else DLIB_MEAN
+    layers = weights.layers if isinstance(weights, FaceResNetWeights) else architecture()
+
+    image = keras.Input((CHIP_SIZE, CHIP_SIZE, 3), name="image")
+    x = keras.layers.Normalization(mean=[m / 255.0 for m in mean],
+                                   variance=[(256.0 / 255.0) ** 2] * 3, name="dlib_input")(image)
+    tags, count = {}, {}
+    for layer in layers:
+        kind = layer.kind
+        count[kind] = count.get(kind, 0) + 1
+        lname = f"{kind}_{count[kind]}"
+        if kind == "tag":
+            tags[layer.args[0]] = x
+        elif kind == "skip":
+            x = tags[layer.args[0]]
+        elif kind == "con":
+            filters, size, stride = layer.args
+            if stride == 1:
+                x = keras.layers.ZeroPadding2D(size // 2, name=f"pad_{count[kind]}")(x)
+            x = keras.layers.Conv2D(filters, size, strides=stride, name=lname)(x)
+        elif kind == "affine":
+            x = ChannelAffine(name=lname)(x)
+        elif kind == "relu":
+            x = keras.layers.ReLU(name=lname)(x)
+        elif kind == "max_pool":
+            x = keras.layers.MaxPooling2D(layer.args[0], layer.args[1], name=lname)(x)
+        elif kind == "avg_pool" and layer.args[0] == 0:
+            x = keras.layers.GlobalAveragePooling2D(name="avg_pool_everything")(x)
+        elif kind == "avg_pool":
+            x = keras.layers.AveragePooling2D(layer.args[0], layer.args[1], name=lname)(x)
+        elif kind == "add_prev":
+            x = ZeroExtendAdd(name=lname)([x, tags[layer.args[0]]])
+        elif kind == "fc":
+            x = keras.layers.Dense(layer.args[0], use_bias=False, name="embedding")(x)
+        else:
+            raise ValueError(f"Unknown dlib layer kind {kind!r}")
+    model = keras.Model(image, x, name=name)
+    if isinstance(weights, FaceResNetWeights):
+        _assign(model, layers)
+    return model
+
+
+def _assign(model: keras.Model, layers) -> None:
+    """Copy the file's arrays into the Keras layers, in order."""
+    con = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    aff = [layer for layer in model.layers if isinstance(layer, ChannelAffine)]
+    dlib_con = [layer for layer in layers if layer.kind == "con"]
+    dlib_aff = [layer for layer in layers if layer.kind == "affine"]
+    for k, d in zip(con, dlib_con, strict=True):
+        k.set_weights([d.weights["kernel"], d.weights["bias"]])
+    for k, d in zip(aff, dlib_aff, strict=True):
+        k.set_weights([d.weights["gamma"], d.weights["beta"]])
+    fc = next(layer for layer in layers if layer.kind == "fc")
+    model.get_layer("embedding").set_weights([fc.weights["kernel"]])
+
