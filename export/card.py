@@ -45,6 +45,8 @@ def build_card(spec, result, folder, parity) -> dict:
     folder = Path(folder)
     graphs = {g: {"file": f"{g}.onnx", **onnx_io(folder / f"{g}.onnx")} for g in spec.graphs}
     shipped = ["model.keras", *(f"{g}.onnx" for g in spec.graphs), *result.get("figures", [])]
+    if spec.derived:  # built from the package by `zoo pull`, so not published nor hashed here
+        shipped = [f for f in shipped if f not in spec.derived["builds"]]
     card = {
         "schema": SCHEMA,
         "name": spec.name,
@@ -64,6 +66,8 @@ def build_card(spec, result, folder, parity) -> dict:
         "training": {"command": f"zoo train {spec.name}", "seconds": result["seconds"],
                      "epochs": result["epochs"], "seed": result["seed"]},
     }
+    if spec.derived:
+        card["derived"] = dict(spec.derived)
     if result.get("classes"):
         card["classes"] = result["classes"]
     if result.get("notes"):

@@ -89,6 +89,11 @@ def check_artifact(folder) -> ParityReport:
                 f"{folder / name} does not match its card: expected sha256 "
                 f"{entry['sha256']}, found {actual}. Re-download or re-export it."
             )
+    missing = [f for f in card.get("derived", {}).get("builds", []) if not (folder / f).is_file()]
+    if missing:
+        raise PublishError(
+            f"{folder} lacks {missing}: they are built from {card['derived']['package']}, not "
+            f"published. Run `zoo pull {card['name']}` and check the folder it prints.")
     model = load_model(folder / "model.keras")
     atol = {g: (p["atol"], p.get("atol_reason")) for g, p in card["parity"].items()}
     for graph in card["graphs"]:
@@ -124,7 +129,8 @@ def _build(spec, model, result, run_dir, staging, formats) -> ParityReport:
         shutil.copy2(run_dir / figure, staging / figure)
     card = build_card(spec, result, staging, report.to_card())
     atomic_write_text(staging / "card.json", json.dumps(card, indent=2) + "\n")
-    too_big = _size(staging) - _size(staging / "savedmodel")
+    built = spec.derived["builds"] if spec.derived else []
+    too_big = _size(staging) - _size(staging / "savedmodel") - sum(_size(staging / f) for f in built)
     if too_big > MAX_ARTIFACT_BYTES:
         raise PublishError(
             f"The artifact of {spec.name!r} is {too_big / 2**20:.1f} MiB; the limit is "
@@ -145,7 +151,13 @@ def real_inputs(spec, model, batch=REAL_BATCH) -> dict:
     """
     from training.datasets import sample_images
 
-    images = sample_images(spec.dataset, batch * 2, spec.input_shape)
+    if spec.preprocess.get("align"):  # a model of aligned chips: real faces, aligned
+        from zoo.faces.align import align_faces
+
+        faces = sample_images(spec.dataset, batch * 2, None)
+        images = align_faces(faces).astype(np.float32) / 255.0
+    else:
+        images = sample_images(spec.dataset, batch * 2, spec.input_shape)
     a, b = images[:batch], images[batch:]
     feeds = {}
     for graph in spec.graphs:

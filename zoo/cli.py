@@ -221,7 +221,7 @@ def cmd_check(args):
 
         spec = zoo.info(args.target)
         target = REPO / "saved_models" / spec.name
-        if not target.is_dir():  # an installed wheel: the verified cache `zoo pull` fills
+        if spec.derived or not target.is_dir():  # the verified cache `zoo pull` fills (and builds)
             target = hub.pull(spec)
     report = check_artifact(target)
     print(report.table())

@@ -118,13 +118,16 @@ def pull(spec_or_name, files: Iterable[str] | None = None, *,
             or 30.
         progress: show a progress bar; None shows one when stderr is a TTY.
 
+    A *derived* entry (`spec.derived`) also gets its heavy files built once
+    from the installed package (see `zoo.derived`); `files` is then ignored.
+
     Returns:
         The cache folder `$ZOO_HOME/NAME/VERSION/`.
     """
     spec = _spec(spec_or_name)
     if not spec.weights:
         raise NotPublishedError(_not_published(spec))
-    wanted = list(spec.weights) if files is None else list(files)
+    wanted = list(spec.weights) if files is None or spec.derived else list(files)
     for file in wanted:
         if file not in spec.weights:
             raise NotPublishedError(
@@ -149,6 +152,10 @@ def pull(spec_or_name, files: Iterable[str] | None = None, *,
         except HubError:
             _prune_empty(dest.parent)
             raise
+    if spec.derived:
+        from zoo import derived
+
+        derived.ensure_built(spec, folder)
     return folder
 
 
@@ -159,7 +166,7 @@ def load_pretrained(spec, *, timeout: float | None = None):
         spec: a `ModelSpec`.
         timeout: seconds per network operation (see `pull`).
     """
-    if "model.keras" not in spec.weights:
+    if not spec.pretrained:
         raise NotPublishedError(_not_published(spec))
     files = [f for f in ("model.keras", "card.json") if f in spec.weights]
     folder = pull(spec, files, timeout=timeout)

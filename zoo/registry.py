@@ -51,6 +51,11 @@ class ModelSpec:
         distance: "cosine" or "euclidean" for embedding entries, else None.
         tiny: hyper-parameter overrides for a tiny, fast configuration, used
             by the tests and by `zoo train --quick`.
+        derived: for an artifact whose weights come from a pinned third-party
+            package: {"package": pip requirement, "file": the package file,
+            "sha256": its hash, "builds": the files built into the cache}.
+            Only the card, test_data and PNGs are published; `zoo.hub.pull`
+            builds the rest once (see `zoo.derived`).
     """
 
     name: str
@@ -68,6 +73,7 @@ class ModelSpec:
     preprocess: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     distance: str | None = None
     tiny: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    derived: Mapping[str, Any] | None = None
 
     def __post_init__(self):
         if not self.name or not self.name.replace("_", "").isalnum():
@@ -115,6 +121,12 @@ class ModelSpec:
         object.__setattr__(self, "weights", types.MappingProxyType(dict(self.weights)))
         self.hparams(**self.tiny)  # refuses unknown keys now, not in a test later
         object.__setattr__(self, "tiny", types.MappingProxyType(dict(self.tiny)))
+        if self.derived is not None:
+            missing = sorted({"package", "file", "sha256", "builds"} - set(self.derived))
+            if missing:
+                raise ValueError(f"derived of {self.name!r} lacks {missing}. Received: "
+                                 f"derived={dict(self.derived)!r}")
+            object.__setattr__(self, "derived", types.MappingProxyType(dict(self.derived)))
         object.__setattr__(self, "input_shape", tuple(self.input_shape))
         object.__setattr__(self, "graphs", tuple(self.graphs))
 
@@ -124,8 +136,8 @@ class ModelSpec:
 
     @property
     def pretrained(self) -> bool:
-        """True when published weights exist for this entry."""
-        return "model.keras" in self.weights
+        """True when published weights exist (or, derived, can be built) for this entry."""
+        return "model.keras" in self.weights or (self.derived is not None and "card.json" in self.weights)
 
     def resolve_builder(self) -> Callable[..., Any]:
         return _import(self.builder)

@@ -25,13 +25,15 @@ def sample_images(dataset, n, input_shape) -> np.ndarray:
         dataset: one of "fashion_mnist", "orl_faces", "omniglot", "digits".
         n: number of images.
         input_shape: the model's (H, W, C); images are resized to (H, W) and
-            repeated to C channels.
+            repeated to C channels. None returns the dataset's own uint8 images.
     """
     if dataset not in _LOADERS:
         raise ValueError(f"Unknown dataset. Expected one of {sorted(_LOADERS)}. "
                          f"Received: dataset={dataset!r}")
     images, _ = _LOADERS[dataset]()
     picked = images[np.linspace(0, len(images) - 1, n).astype(int)]
+    if input_shape is None:
+        return picked
     height, width, channels = input_shape
     if picked.shape[1:] != (height, width):
         picked = resize(picked, (height, width))

@@ -42,9 +42,21 @@ def _faces():
     return resize(x, FACE_SIZE), y
 
 
-def faces(people=None) -> tuple:
-    """ORL faces at 56x46 (uint8) and labels, optionally of `people` only."""
-    x, y = _faces()
+@functools.lru_cache(maxsize=1)
+def _full_faces():
+    return load_orl_faces()
+
+
+def faces(people=None, size=FACE_SIZE) -> tuple:
+    """ORL faces (uint8) and labels, optionally of `people` only.
+
+    Args:
+        people: labels to keep, or None for all 40 people.
+        size: `FACE_SIZE` (56x46, area-averaged), or None for ORL's own 112x92.
+    """
+    x, y = _faces() if size == FACE_SIZE else _full_faces()
+    if size not in (FACE_SIZE, None):
+        raise ValueError(f"size must be FACE_SIZE or None. Received: size={size!r}")
     if people is None:
         return x, y
     keep = np.isin(y, people)
@@ -190,13 +202,13 @@ def all_pair_scores(embeddings, labels, distance) -> tuple:
     return scores, (labels[i] == labels[j]).astype(np.int64)
 
 
-def calibration_pairs(embed, distance="cosine") -> tuple:
+def calibration_pairs(embed, distance="cosine", size=FACE_SIZE) -> tuple:
     """`all_pair_scores` of every pair of the calibration people s26-s30."""
-    x, y = faces(CALIBRATION_PEOPLE)
+    x, y = faces(CALIBRATION_PEOPLE, size)
     return all_pair_scores(embed(x), y, distance)
 
 
-def verification(embed, distance="cosine", figure=None) -> tuple:
+def verification(embed, distance="cosine", figure=None, size=FACE_SIZE) -> tuple:
     """1:1 verification on every pair of the unseen people's 100 faces.
 
     The threshold is calibrated (`THRESHOLD_RULE`) on every pair of the
@@ -206,8 +218,8 @@ def verification(embed, distance="cosine", figure=None) -> tuple:
         (metrics, threshold card entry).
     """
     direction = "greater" if distance == "cosine" else "less"
-    val = calibration_pairs(embed, distance)
-    x, y = faces(UNSEEN_PEOPLE)
+    val = calibration_pairs(embed, distance, size)
+    x, y = faces(UNSEEN_PEOPLE, size)
     test = all_pair_scores(embed(x), y, distance)
     report = verification_report(*val, *test, direction=direction, rule=THRESHOLD_RULE)
     t = report["threshold"]
@@ -229,11 +241,11 @@ def verification(embed, distance="cosine", figure=None) -> tuple:
     return _rounded(metrics), threshold
 
 
-def identification(embed, distance="cosine") -> dict:
+def identification(embed, distance="cosine", size=FACE_SIZE) -> dict:
     """Unseen people s31-s40: closed-set top-1 with 1, 3 and 5 enrollment images,
     and open-set DIR at FAR 1e-2 (5 people enrolled with 5 images, the other 5
     people as impostors), each the mean over `REPEATS` seeded draws."""
-    x, y = faces(UNSEEN_PEOPLE)
+    x, y = faces(UNSEEN_PEOPLE, size)
     e = embed(x)
     metrics = {}
     for k in (1, 3, 5):
@@ -262,11 +274,12 @@ def _rounded(metrics):
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}
 
 
-def unseen_report(embed, distance="cosine", figure_dir=None) -> tuple:
-    """(metrics, threshold): `verification` and `identification` of `embed`."""
+def unseen_report(embed, distance="cosine", figure_dir=None, size=FACE_SIZE) -> tuple:
+    """(metrics, threshold): `verification` and `identification` of `embed`, which
+    takes faces at `size` (see `faces`)."""
     figure = None if figure_dir is None else Path(figure_dir) / "roc.png"
-    metrics, threshold = verification(embed, distance, figure)
-    metrics.update(identification(embed, distance))
+    metrics, threshold = verification(embed, distance, figure, size)
+    metrics.update(identification(embed, distance, size))
     return metrics, threshold
 
 

@@ -67,3 +67,26 @@ _face_entry(
     graphs=("classify",),
     defaults=_CLASSIFIER,
 )
+
+# dlib's ResNet takes a 150x150 RGB chip aligned on its 5-point landmarks.
+_CHIP = (150, 150, 3)
+_CHIP_PREPROCESS = {
+    "source": "uint8 face image, grey or RGB, framed like ORL (or with a face box); the "
+              "runtime aligns it to a 150x150x3 chip with dlib's 5-point landmarks",
+    "align": {"landmarks": "shape_predictor_5_face_landmarks.dat", "size": 150, "padding": 0.25},
+    "resize": [150, 150], "scale": 1.0 / 255.0, "channels": 3,
+}
+entry(
+    name="face_resnet", builder="zoo.models.face_resnet:build_face_resnet", task="embedding",
+    covers="The lecture's 'network trained on celebrities': dlib's metric-learning ResNet "
+    "(about 3M faces, 99.38% on LFW), ported to Keras 3 and ONNX",
+    summary="dlib's face ResNet-29 (Keras port): aligned 150x150 RGB chip -> 128-d "
+    "embedding, euclidean distance (dlib: same person below 0.6).",
+    input_shape=_CHIP, graphs=("embed",), dataset="orl_faces", distance="euclidean",
+    preprocess=_CHIP_PREPROCESS, defaults={"weights": "dlib"}, tiny={"weights": "none"},
+    recipe="training.recipes.face_resnet",
+    derived={"package": "face-recognition-models==0.3.0",
+             "file": "dlib_face_recognition_resnet_model_v1.dat",
+             "sha256": "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+             "builds": ["model.keras", "embed.onnx"]},
+)

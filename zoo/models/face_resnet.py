@@ -3,7 +3,7 @@
 The layer list comes from `zoo.faces.resnet_dat.architecture()`, the same list that
 reads the `.dat` file, and dlib's tags and skips become references to earlier
 tensors. dlib's input normalization, `(pixel - mean) / 256` on the 0..255 scale, is
-inside the graph as a `Normalization` layer acting on pixels scaled to [0, 1].
+inside the graph as a `Rescaling` layer acting on pixels scaled to [0, 1].
 """
 
 from zoo import backend  # noqa: F401
@@ -33,8 +33,8 @@ def build_face_resnet(weights: FaceResNetWeights | str | None = None,
     layers = weights.layers if isinstance(weights, FaceResNetWeights) else architecture()
 
     image = keras.Input((CHIP_SIZE, CHIP_SIZE, 3), name="image")
-    x = keras.layers.Normalization(mean=[m / 255.0 for m in mean],
-                                   variance=[(256.0 / 255.0) ** 2] * 3, name="dlib_input")(image)
+    # (255 x - mean) / 256 for pixels x in [0, 1]
+    x = keras.layers.Rescaling(255.0 / 256.0, offset=[-m / 256.0 for m in mean], name="dlib_input")(image)
     tags, count = {}, {}
     for layer in layers:
         kind = layer.kind
