@@ -13,7 +13,8 @@ import os
 
 import numpy as np
 
-from zoo.faces.assets import model_path, sha256
+from zoo.faces.assets import model_path
+from zoo.faces.assets import sha256 as pinned_sha256
 from zoo.faces.dlib_format import DlibReader, IntStream, float_details
 
 FILE = "shape_predictor_5_face_landmarks.dat"
@@ -25,7 +26,10 @@ def as_box(box) -> tuple[int, int, int, int]:
     Args:
         box: 4 numbers, inclusive corners as in `dlib.rectangle`.
     """
-    values = np.asarray(box, dtype=np.float64) if not isinstance(box, str) else None
+    try:
+        values = np.asarray(box, dtype=np.float64)
+    except (TypeError, ValueError):
+        values = None
     if values is None or values.shape != (4,) or not np.isfinite(values).all():
         raise ValueError(
             "A face box must be 4 finite numbers (left, top, right, bottom). "
@@ -103,16 +107,18 @@ class ShapePredictor:
         return len(self.initial_shape)
 
     @classmethod
-    def from_dat(cls, path: str | os.PathLike | None = None) -> "ShapePredictor":
+    def from_dat(cls, path: str | os.PathLike | None = None,
+                 sha256: str | None = None) -> "ShapePredictor":
         """Read a predictor; the default is the package's 5-point file, hash-checked.
 
         Args:
-            path: a `shape_predictor_*.dat`; when given, its hash is not checked.
+            path: a `shape_predictor_*.dat`; default: the package's 5-point file.
+            sha256: the file's expected sha256; default: the pinned one for the
+                package's file, no check for another `path`.
         """
         if path is None:
-            reader = DlibReader.open(model_path(FILE), sha256=sha256(FILE))
-        else:
-            reader = DlibReader.open(path)
+            path, sha256 = model_path(FILE), sha256 or pinned_sha256(FILE)
+        reader = DlibReader.open(path, sha256=sha256)
         ints = IntStream(reader.int_array(), name=reader.name)
         if ints.int() != 1:
             ints.pos -= 1
