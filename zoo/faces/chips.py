@@ -6,6 +6,8 @@ as a rectangle and an angle, as `chip_details`), `extract_image_chips`
 (bilinear sampling, out-of-image reads as black, values truncated to uint8)
 and, when the face is more than twice the chip's size, the `pyramid_down<2>`
 levels of `dlib/image_transforms/image_pyramid.h` it samples from instead.
+dlib's plain-copy shortcut for a chip with angle exactly 0 and scale exactly 1
+is not replicated (5 real landmarks never give it).
 """
 
 from __future__ import annotations
@@ -123,6 +125,8 @@ def _lround(x: float) -> int:
 
 def _bilinear(image: np.ndarray, affine: np.ndarray, size: int) -> np.ndarray:
     """dlib's `interpolate_bilinear` of `image` at `affine @ (x, y, 1)` for each chip pixel."""
+    if min(image.shape[:2]) < 2:  # nothing to interpolate between: all background
+        return np.zeros((size, size, 3), np.uint8)
     rows, cols = np.mgrid[0:size, 0:size].astype(np.float64)
     x = affine[0, 0] * cols + affine[0, 1] * rows + affine[0, 2]
     y = affine[1, 0] * cols + affine[1, 1] * rows + affine[1, 2]
@@ -156,9 +160,8 @@ def extract_chip(image: np.ndarray, landmarks, size: int = 150, padding: float =
     chip_area = size * size
     # the part of the image the chip needs (grown by a border that covers the pyramid's blur)
     rect, grow = _rect_down(details.rect), 2.0
-    depth = 0
     while _area(rect) > chip_area:
-        rect, depth, grow = _rect_down(rect), depth + 1, grow * 2 + 2
+        rect, grow = _rect_down(rect), grow * 2 + 2
     left, top, right, bottom = details.rect
     corners = details.corners()
     low, high = corners.min(axis=0) - grow, corners.max(axis=0) + grow
