@@ -164,42 +164,51 @@ class ShapePredictor:
         """
         grey = [intensity(check_image(image)) for image in images]
         boxes = np.array([as_box(box) for box in boxes], dtype=np.float64).reshape(-1, 4)
-        if len(grey) != len(boxes):
-            raise ValueError(f"Need one box per image; got {len(grey)} images and {len(boxes)} boxes.")
+        if len(grey) != len(boxes) or not len(grey):
+            raise ValueError(
+                "predict needs one box per image and at least one image. "
+                f"Received: {len(grey)} images and {len(boxes)} boxes"
+            )
         n = len(grey)
-        heights = np.array([g.shape[0] for g in grey])
-        widths = np.array([g.shape[1] for g in grey])
-        canvas = np.zeros((n, heights.max(initial=1), widths.max(initial=1)), np.float32)
+        sizes = np.array([g.shape for g in grey])  # (N, 2): height, width
+        canvas = np.zeros((n, *sizes.max(axis=0)), np.float32)
         for k, g in enumerate(grey):
             canvas[k, : g.shape[0], : g.shape[1]] = g
         origin, scale = boxes[:, None, :2], boxes[:, None, 2:] - boxes[:, None, :2]
         shape = np.repeat(self.initial_shape[None], n, axis=0)
-        rows = np.arange(n)[:, None]
-        for (idx1, idx2, thresh, leaves), anchor, delta in zip(self.cascades, self.anchors, self.deltas):
+        for forest, anchor, delta in zip(self.cascades, self.anchors, self.deltas):
             m, _ = similarity_transforms(self.initial_shape[None], shape)
-            m = m.astype(np.float32)
-            at = _apply(m, delta) + shape[:, anchor]  # float32, as dlib
-            pixel = round_half_up(origin + scale * at.astype(np.float64))
-            x, y = pixel[..., 0], pixel[..., 1]
-            inside = (x >= 0) & (y >= 0) & (x < widths[:, None]) & (y < heights[:, None])
-            xi = np.where(inside, x, 0).astype(np.intp)
-            yi = np.where(inside, y, 0).astype(np.intp)
-            features = np.where(inside, canvas[rows, yi, xi], np.float32(0))
-            node = np.zeros((n, idx1.shape[0]), dtype=np.intp)
-            trees = np.arange(idx1.shape[0])[None]
-            while True:
-                split = node < idx1.shape[1]
-                if not split.any():
-                    break
-                at_node = np.minimum(node, idx1.shape[1] - 1)
-                f1 = np.take_along_axis(features, idx1[trees, at_node], axis=1)
-                f2 = np.take_along_axis(features, idx2[trees, at_node], axis=1)
-                left = f1 - f2 > thresh[trees, at_node]
-                node = np.where(split, np.where(left, 2 * node + 1, 2 * node + 2), node)
-            values = leaves[trees, node - idx1.shape[1]]  # (N, T, P * 2)
-            flat = np.concatenate([shape.reshape(n, 1, -1), values], axis=1)
-            shape = np.add.accumulate(flat, axis=1)[:, -1].reshape(n, -1, 2)  # in tree order
+            at = _apply(m.astype(np.float32), delta) + shape[:, anchor]  # float32, as dlib
+            pixel = round_half_up(origin + scale * at.astype(np.float64)).astype(np.intp)
+            shape = _run_forest(forest, _sample(canvas, sizes, pixel), shape)
         return round_half_up(origin + scale * shape.astype(np.float64))
+
+
+def _sample(canvas: np.ndarray, sizes: np.ndarray, pixel: np.ndarray) -> np.ndarray:
+    """The grey levels at integer `(x, y)` pixels (N, F, 2); 0 outside each image."""
+    x, y = pixel[..., 0], pixel[..., 1]
+    inside = (x >= 0) & (y >= 0) & (x < sizes[:, 1:]) & (y < sizes[:, :1])
+    values = canvas[np.arange(len(canvas))[:, None], np.where(inside, y, 0), np.where(inside, x, 0)]
+    return np.where(inside, values, np.float32(0))
+
+
+def _run_forest(forest, features: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    """`shape` plus the leaves the features reach in every tree, added in tree order (float32).
+
+    A split sends a face to the left child (2i + 1) when
+    `features[idx1] - features[idx2] > thresh`, else to the right (2i + 2).
+    """
+    idx1, idx2, thresh, leaves = forest
+    n, (num_trees, num_splits) = len(features), idx1.shape
+    trees = np.arange(num_trees)[None]
+    node = np.zeros((n, num_trees), dtype=np.intp)
+    for _ in range(int(np.log2(num_splits + 1))):  # the trees are full: every path has this depth
+        f1 = np.take_along_axis(features, idx1[trees, node], axis=1)
+        f2 = np.take_along_axis(features, idx2[trees, node], axis=1)
+        node = np.where(f1 - f2 > thresh[trees, node], 2 * node + 1, 2 * node + 2)
+    values = leaves[trees, node - num_splits]  # (N, T, P * 2)
+    terms = np.concatenate([shape.reshape(n, 1, -1), values], axis=1)
+    return np.add.accumulate(terms, axis=1)[:, -1].reshape(shape.shape)
 
 
 def _apply(m: np.ndarray, delta: np.ndarray) -> np.ndarray:
