@@ -9,7 +9,7 @@ import onnxruntime as ort
 
 from zoo.retrieval import UNKNOWN, passes
 from zoo.runtime.card import ArtifactError, read_card, verified_bytes
-from zoo.runtime.preprocess import check_code, check_side_input, preprocess
+from zoo.runtime.preprocess import align_images, check_code, check_side_input, preprocess
 
 # numpy dtype of each ONNX input type the zoo's graphs use.
 _DTYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64}
@@ -93,9 +93,23 @@ class RuntimeModel:
         names = list(spec["outputs"])
         return dict(zip(names, self._sessions[graph].run(names, feeds)))
 
-    def embed(self, images, *, resize=False) -> np.ndarray:
-        """Embeddings [N, D] of `images` (see `preprocess` for accepted inputs)."""
-        return self._run_images("embed", images, resize)["embedding"]
+    def embed(self, images, *, resize=False, aligned=False) -> np.ndarray:
+        """Embeddings [N, D] of `images` (see `preprocess` for accepted inputs).
+
+        Args:
+            images: the images; for a card with an `align` step (face_resnet),
+                raw faces of any size (see `align_images`).
+            resize: see `preprocess`.
+            aligned: the images are chips already aligned like the card says.
+        """
+        return self._run_images("embed", images, resize, aligned)["embedding"]
+
+    def align(self, images) -> np.ndarray:
+        """The uint8 chips the card's `align` step makes of raw faces."""
+        if not self.card["preprocess"].get("align"):
+            raise ArtifactError(f"{self.name!r} has no align step in its card; pass its "
+                                f"input images as they are. Received: preprocess={self.card['preprocess']}")
+        return align_images(images, self.card["preprocess"]["align"])
 
     def embed_query(self, images, *, resize=False) -> np.ndarray:
         """Query-side embeddings [N, D] of a pseudo-Siamese model (e.g.
@@ -107,11 +121,11 @@ class RuntimeModel:
         """The card's names of the `classify` / `identify` outputs, or None."""
         return self.card.get("classes")
 
-    def classify(self, images, *, resize=False) -> np.ndarray:
-        """Class probabilities [N, C] of `images` (names in `classes`)."""
-        return self._run_images("classify", images, resize)["probabilities"]
+    def classify(self, images, *, resize=False, aligned=False) -> np.ndarray:
+        """Class probabilities [N, C] of `images` (names in `classes`; see `embed`)."""
+        return self._run_images("classify", images, resize, aligned)["probabilities"]
 
-    def identify(self, images, *, resize=False, threshold=None):
+    def identify(self, images, *, resize=False, threshold=None, aligned=False):
         """The enrolled identity of each image, or "unknown" (open set).
 
         Uses the `identify` graph (a similarity per identity) or, without one,
@@ -121,6 +135,7 @@ class RuntimeModel:
             images: faces (see `preprocess` for accepted inputs).
             resize: see `preprocess`.
             threshold: a value replacing the card's threshold value.
+            aligned: see `embed`.
 
         Returns:
             `(names [N] list of str, scores [N, C])`: a name from `classes`
@@ -128,9 +143,9 @@ class RuntimeModel:
             `scores[:, c]` is the score of identity `c`.
         """
         if "identify" in self._sessions or "classify" not in self._sessions:
-            scores = self._run_images("identify", images, resize)["scores"]
+            scores = self._run_images("identify", images, resize, aligned)["scores"]
         else:
-            scores = self.classify(images, resize=resize)
+            scores = self.classify(images, resize=resize, aligned=aligned)
         value, direction = self._rule(threshold)
         best = np.argmax(scores, axis=1) if direction == "greater" else np.argmin(scores, axis=1)
         known = passes(scores[np.arange(len(scores)), best], value, direction)
@@ -179,7 +194,7 @@ class RuntimeModel:
         """
         return _single(self._run_images("reconstruct", images, resize))
 
-    def verify(self, images_a, images_b, *, resize=False, threshold=None):
+    def verify(self, images_a, images_b, *, resize=False, threshold=None, aligned=False):
         """Score pairs and decide matches with the card's threshold.
 
         With a `verify` graph the score is its output; with only `embed`, it
@@ -192,6 +207,7 @@ class RuntimeModel:
             resize: see `preprocess`.
             threshold: a value replacing the card's threshold value; the
                 card's direction still applies.
+            aligned: see `embed`.
 
         Returns:
             `(score [N], is_match [N] bool)`.
@@ -205,6 +221,8 @@ class RuntimeModel:
         value, direction = self._rule(threshold)
         if "verify" in self._sessions:
             spec = self._graph("verify")
+            if self.card["preprocess"].get("align") and not aligned:
+                images_a, images_b = self.align(images_a), self.align(images_b)
             a = preprocess(images_a, self.card["preprocess"], spec["inputs"]["image_a"],
                            resize=resize, name="images_a")
             b = preprocess(images_b, self.card["preprocess"], spec["inputs"]["image_b"],
@@ -212,8 +230,8 @@ class RuntimeModel:
             _same_batch(a, b)
             score = self.run("verify", image_a=a, image_b=b)["score"].reshape(len(a))
         else:
-            a = self.embed(images_a, resize=resize)
-            b = self.embed(images_b, resize=resize)
+            a = self.embed(images_a, resize=resize, aligned=aligned)
+            b = self.embed(images_b, resize=resize, aligned=aligned)
             _same_batch(a, b)
             score = pair_score(a, b, self.distance)
         return score, passes(score, value, direction)
@@ -233,9 +251,11 @@ class RuntimeModel:
             raise ValueError(f"threshold must be a finite number or None. Received: threshold={threshold!r}")
         return float(threshold), card_rule["direction"]
 
-    def _run_images(self, graph, images, resize):
+    def _run_images(self, graph, images, resize, aligned=False):
         spec = self._graph(graph)
         (key, shape), = spec["inputs"].items()
+        if self.card["preprocess"].get("align") and not aligned:
+            images = self.align(images)
         x = preprocess(images, self.card["preprocess"], shape, resize=resize, name="images")
         return self.run(graph, **{key: x})
 

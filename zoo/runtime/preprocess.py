@@ -189,3 +189,52 @@ def _check_range(x, name):
 def _sample(x):
     bad = x[~np.isfinite(x)]
     return f"array with {bad.size} non-finite value(s), e.g. {bad.flat[0].item()!r}"
+
+
+def align_images(images, config, *, name="images") -> np.ndarray:
+    """Raw face images -> uint8 chips (N, S, S, 3), by the card's `align` step.
+
+    Each face is framed like ORL (or passed through `zoo face`'s detector first);
+    its 5 dlib landmarks place a similarity-aligned chip (`zoo.faces.align`).
+
+    Args:
+        images: one face (H, W) grey or (H, W, 3|4) colour, a batch (N, H, W) or
+            (N, H, W, C), or a list of faces of different sizes; uint8 in
+            [0, 255], uint16 in [0, 65535] or float in [0, 1]. Alpha is dropped.
+        config: the card's `preprocess["align"]` ({"size", "padding"}).
+        name: the argument name used in error messages.
+    """
+    from zoo.faces.align import align_faces
+
+    _refuse_paths(images, name)
+    if isinstance(images, (list, tuple)):
+        if not images:
+            raise ValueError(f"`{name}` is an empty list. {_FIX}")
+        faces = [face for image in images for face in _faces(image, name, single=True)]
+    else:
+        faces = _faces(images, name)
+    return align_faces(faces, size=int(config["size"]), padding=float(config["padding"]))
+
+
+def _faces(images, name, single=False) -> list:
+    """uint8 (H, W) or (H, W, 3) faces of `images`, validated."""
+    x = _numeric(images, name)
+    one = x.ndim == 2 or (x.ndim == 3 and x.shape[-1] in (3, 4))
+    if single and not one:
+        raise ValueError(f"Each item of `{name}` must be one face (H, W) or (H, W, 3). "
+                         f"Received: shape={x.shape}")
+    batch = x[None] if one else x
+    if batch.ndim not in (3, 4) or (batch.ndim == 4 and batch.shape[-1] not in (1, 3, 4)):
+        raise ValueError(f"`{name}` must be faces shaped (H, W), (H, W, 3), (N, H, W) or "
+                         f"(N, H, W, 1|3|4). Received: shape={x.shape}")
+    if batch.shape[0] == 0:
+        raise ValueError(f"`{name}` is an empty batch. {_FIX} Received: shape={x.shape}")
+    if batch.dtype == np.uint16:
+        batch = np.round(batch / 257.0)  # 16-bit to 8-bit: 65535 -> 255
+    else:
+        _check_range(batch, name)
+        batch = np.round(batch * 255.0) if batch.dtype.kind == "f" else batch
+    batch = batch.astype(np.uint8)
+    if batch.ndim == 4:
+        batch = batch[..., 0] if batch.shape[-1] == 1 else batch[..., :3]
+    return list(batch)
