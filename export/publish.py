@@ -129,6 +129,10 @@ def _build(spec, model, result, run_dir, staging, formats) -> ParityReport:
         shutil.copy2(run_dir / figure, staging / figure)
     card = build_card(spec, result, staging, report.to_card())
     atomic_write_text(staging / "card.json", json.dumps(card, indent=2) + "\n")
+    if spec.derived:  # the build record `zoo.runtime` checks the built files against
+        from zoo import derived
+
+        derived.write_stamp(spec, staging, {f: sha256_file(staging / f) for f in spec.derived["builds"]})
     built = spec.derived["builds"] if spec.derived else []
     too_big = _size(staging) - _size(staging / "savedmodel") - sum(_size(staging / f) for f in built)
     if too_big > MAX_ARTIFACT_BYTES:
@@ -194,4 +198,6 @@ def _record_weights(name, folder: Path):
 def _size(path: Path) -> int:
     if not path.exists():
         return 0
+    if path.is_file():
+        return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

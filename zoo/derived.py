@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import json
 import shutil
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +27,30 @@ STAMP = "derived.json"
 
 class DerivedBuildError(RuntimeError):
     """The derived files could not be built or do not reproduce the test data."""
+
+
+def built_sha256(folder, card, file) -> str:
+    """The sha256 the build stamp of `folder` vouches for, for built `file`.
+
+    Args:
+        folder: an artifact folder of a derived entry.
+        card: its parsed card.
+        file: one of `card["derived"]["builds"]`.
+    """
+    try:
+        return json.loads((Path(folder) / STAMP).read_text())["files"][file]
+    except (OSError, ValueError, KeyError):
+        raise DerivedBuildError(
+            f"{file!r} in {str(folder)!r} is built from {card['derived']['package']}, and this "
+            f"folder has no build record for it. Run `zoo pull {card['name']}` and use the "
+            "folder it prints.") from None
+
+
+def write_stamp(spec, folder, hashes) -> None:
+    """Record the built files' sha256 in `folder` (the last step of a build)."""
+    atomic_write_text(Path(folder) / STAMP, json.dumps(
+        {"source": spec.derived["package"], "source_sha256": spec.derived["sha256"],
+         "files": hashes}, indent=2) + "\n")
 
 
 def is_built(spec, folder) -> bool:
@@ -79,6 +104,8 @@ def _build(spec, folder: Path) -> None:
     from export.parity import verify_test_data
 
     card = json.loads((folder / "card.json").read_text())
+    print(f"zoo: building {spec.name} from {spec.derived['package']} into {folder} "
+          "(once; about 20 s)", file=sys.stderr, flush=True)
     staging = Path(tempfile.mkdtemp(prefix=".build-", dir=folder))
     try:
         model = zoo.create(spec.name)  # reads and hash-checks the package file
@@ -100,8 +127,6 @@ def _build(spec, folder: Path) -> None:
         hashes = {f: sha256_file(staging / f) for f in spec.derived["builds"]}
         for name in spec.derived["builds"]:
             (staging / name).replace(folder / name)
-        atomic_write_text(folder / STAMP, json.dumps(
-            {"source": spec.derived["package"], "source_sha256": spec.derived["sha256"],
-             "files": hashes}, indent=2) + "\n")
+        write_stamp(spec, folder, hashes)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
