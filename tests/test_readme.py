@@ -1,0 +1,47 @@
+"""README code blocks run as written."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+README = (REPO / "README.md").read_text()
+
+
+def python_block(heading: str) -> str:
+    """The first ```python block after the line `heading`."""
+    start = README.index(heading)
+    return re.search(r"```python\n(.*?)```", README[start:], re.S).group(1)
+
+
+@pytest.fixture(scope="module")
+def face_cache(tmp_path_factory):
+    """A cache holding the built face_resnet (`zoo pull face_resnet`)."""
+    from zoo import hub
+
+    home = tmp_path_factory.mktemp("cache")
+    os.environ["ZOO_HOME"] = str(home)
+    try:
+        hub.pull("face_resnet")
+    finally:
+        del os.environ["ZOO_HOME"]
+    return home
+
+
+def test_face_resnet_walkthrough_runs_without_tensorflow(face_cache):
+    block = python_block("### Walkthrough: five people enrolled")
+    # tensorflow set to None in sys.modules makes any import of it fail.
+    program = "import sys\nsys.modules['tensorflow'] = None\n" + block
+    result = subprocess.run([sys.executable, "-c", program], cwd=REPO, capture_output=True,
+                            text=True, timeout=600, env={**os.environ, "ZOO_HOME": str(face_cache)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    for p in range(31, 36):
+        assert lines[p - 31] == f"s{p}: " + " ".join([f"s{p}"] * 5)
+    strangers = " ".join(lines[5:10])
+    assert strangers.count("unknown") == 20  # the card's 1:1 threshold lets 5 of 25 pass in 1:N
+    assert lines[10:] == ["50", "25"]  # the stricter open-set threshold
