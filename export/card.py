@@ -47,6 +47,7 @@ def build_card(spec, result, folder, parity) -> dict:
     shipped = ["model.keras", *(f"{g}.onnx" for g in spec.graphs), *result.get("figures", [])]
     if spec.derived:  # built from the package by `zoo pull`, so not published nor hashed here
         shipped = [f for f in shipped if f not in spec.derived["builds"]]
+        shipped += [spec.derived["trained"]] if spec.derived.get("trained") else []
     card = {
         "schema": SCHEMA,
         "name": spec.name,

@@ -127,6 +127,10 @@ def _build(spec, model, result, run_dir, staging, formats) -> ParityReport:
                         staging / "test_data" / graph)
     for figure in result.get("figures", []):
         shutil.copy2(run_dir / figure, staging / figure)
+    if spec.derived and spec.derived.get("trained"):
+        from zoo import derived
+
+        derived.save_trained(spec, model, staging / spec.derived["trained"])
     card = build_card(spec, result, staging, report.to_card())
     atomic_write_text(staging / "card.json", json.dumps(card, indent=2) + "\n")
     if spec.derived:  # the build record `zoo.runtime` checks the built files against

@@ -7,6 +7,8 @@ from zoo import backend  # noqa: F401
 
 import keras
 
+from tests.harness import assert_keras_round_trip
+
 from zoo.layers.heads import NearestNeighbourHead
 from zoo.models.backbones import CNN_WIDTHS, applications_backbone, conv_backbone
 from zoo.models.transfer import (
@@ -161,6 +163,22 @@ def test_nearest_neighbour_head_matches_numpy():
     empty.build((None, 5))
     empty.enroll(gallery, labels)  # class 3 has nobody enrolled
     assert (np.asarray(empty(x))[:, 3] < -3 + 1e-6).all()
+
+
+def test_euclidean_nearest_neighbour_head_matches_numpy(tmp_path):
+    rng = np.random.default_rng(1)
+    gallery, labels = rng.normal(size=(7, 5)), np.array([0, 0, 1, 2, 2, 2, 1])
+    x = rng.normal(size=(4, 5)).astype("float32")
+    distance = np.linalg.norm(x[:, None] - gallery[None], axis=-1)
+    expected = np.stack([distance[:, labels == c].min(axis=1) for c in range(3)], axis=1)
+    inputs = keras.Input((5,))
+    head = NearestNeighbourHead(4, 7, metric="euclidean")
+    model = keras.Model(inputs, head(inputs))
+    head.enroll(gallery, labels)  # class 3 has nobody enrolled
+    scores = model.predict(x, verbose=0)
+    np.testing.assert_allclose(scores[:, :3], expected, atol=1e-5)
+    assert (scores[:, 3] > 1e4).all()
+    assert_keras_round_trip(model, x, tmp_path)
 
 
 def test_nearest_neighbour_head_refuses_bad_enrollment():

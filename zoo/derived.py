@@ -8,6 +8,11 @@ to ONNX and accepted only when it reproduces the committed test data to the
 card's tolerance. Later calls reuse it once the stamp `derived.json` vouches for
 every built file's sha256. Building needs TensorFlow (the full install); a
 deployment machine can receive the built folder instead.
+
+An entry that adapts the package's network (a new head, fine-tuned top layers)
+also publishes `spec.derived["trained"]` (`trained.npz`): the variables that
+differ from a fresh build, by position in `model.weights`; the build loads them
+on top of the package's weights.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+import numpy as np
 
 from zoo.io import atomic_write_text, sha256_file
 
@@ -50,7 +57,42 @@ def write_stamp(spec, folder, hashes) -> None:
     """Record the built files' sha256 in `folder` (the last step of a build)."""
     atomic_write_text(Path(folder) / STAMP, json.dumps(
         {"source": spec.derived["package"], "source_sha256": spec.derived["sha256"],
-         "files": hashes}, indent=2) + "\n")
+         "trained_sha256": _trained_sha256(spec, folder), "files": hashes}, indent=2) + "\n")
+
+
+def _trained_sha256(spec, folder):
+    trained = spec.derived.get("trained")
+    return sha256_file(Path(folder) / trained) if trained else None
+
+
+def save_trained(spec, model, path) -> Path:
+    """Write the variables of `model` that differ from a fresh `zoo.create`.
+
+    Args:
+        spec: the entry's `ModelSpec` (its builder loads the package's weights).
+        model: the trained model.
+        path: the `.npz` to write.
+    """
+    import zoo
+
+    fresh = zoo.create(spec.name)
+    changed = {str(i): np.asarray(v) for i, (v, f) in enumerate(zip(model.weights, fresh.weights))
+               if not np.array_equal(np.asarray(v), np.asarray(f))}
+    with open(path, "wb") as handle:
+        np.savez(handle, count=len(model.weights), **changed)
+    return Path(path)
+
+
+def load_trained(model, path) -> None:
+    """Assign the variables `save_trained` wrote into a fresh `model`."""
+    with np.load(path) as stored:
+        if int(stored["count"]) != len(model.weights):
+            raise DerivedBuildError(
+                f"{path} is for a model with {int(stored['count'])} variables; this one has "
+                f"{len(model.weights)}. Re-pull the artifact.")
+        for key in stored.files:
+            if key != "count":
+                model.weights[int(key)].assign(stored[key])
 
 
 def is_built(spec, folder) -> bool:
@@ -60,7 +102,8 @@ def is_built(spec, folder) -> bool:
         stamp = json.loads((folder / STAMP).read_text())
     except (OSError, ValueError):
         return False
-    if stamp.get("source_sha256") != spec.derived["sha256"]:
+    if stamp.get("source_sha256") != spec.derived["sha256"] \
+            or stamp.get("trained_sha256") != _trained_sha256(spec, folder):
         return False
     files = stamp.get("files", {})
     return all(f in files and (folder / f).is_file() and sha256_file(folder / f) == files[f]
@@ -109,6 +152,8 @@ def _build(spec, folder: Path) -> None:
     staging = Path(tempfile.mkdtemp(prefix=".build-", dir=folder))
     try:
         model = zoo.create(spec.name)  # reads and hash-checks the package file
+        if spec.derived.get("trained"):
+            load_trained(model, folder / spec.derived["trained"])
         model.save(staging / "model.keras")
         metadata = {"zoo.name": spec.name, "zoo.version": spec.version,
                     "zoo.preprocess": dict(spec.preprocess),

@@ -1,7 +1,9 @@
 """face_id_finetune: transfer learning approach 2 on the unseen people s31-s40.
 
-`face_id_head`'s recipe trains the new head on the frozen tower first, then
-unfreezes the tower and trains every weight at a tenth of the rate.
+`face_id_head`'s recipe trains the new head on the frozen face_resnet first,
+then unfreezes the top of the network (the last conv, its affine and the
+embedding layer: `zoo.models.face_resnet.TOP_LAYERS`) and trains them with the
+head at a tenth of the rate.
 """
 
 from functools import partial

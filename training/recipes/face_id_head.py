@@ -1,45 +1,46 @@
 """face_id_head: transfer learning approach 1 on the unseen people s31-s40.
 
-The `face_embed` tower is copied, frozen (`trainable=False`, called with
-`training=False`) and topped with a new head trained on 5 faces per person.
-`face_id_finetune` reuses this recipe and then fine-tunes every weight.
+`face_resnet` (dlib's weights) is frozen (`trainable=False`, called with
+`training=False`) and topped with a new head trained on the aligned chips of 5
+faces per person. `face_id_finetune` reuses this recipe and then fine-tunes
+the top of the network (`zoo.models.face_resnet.unfreeze_top`).
 """
 
 import numpy as np
 
-from training.datasets import to_float
 from training.recipes import faces
 from training.recipes.common import save_result, seeded_model
-from training.recipes.face_embed import load_tower
+from training.recipes.face_resnet import chips
 from zoo.evaluation import calibrate_threshold
+from zoo.faces.align import align_faces
+from zoo.models.face_resnet import unfreeze_top
 
 HEAD_EPOCHS, FINE_TUNE_EPOCHS, BATCH_SIZE = 150, 50, 10  # 50 faces: 5 steps per epoch
 FINE_TUNE_LEARNING_RATE = 1e-4  # a tenth of the head's
 
 
 def train(run_dir, epochs=None, seed=0, quick=False, fine_tune=False, name="face_id_head"):
-    """Train the head (and, with `fine_tune`, then everything) on the unseen
+    """Train the head (and, with `fine_tune`, then the top layers) on the unseen
     people's enrollment half; measure top-1 on their test half.
 
     Args:
         run_dir: the run folder (phases in run_dir/head and run_dir/fine_tune).
         epochs: override the epochs of each phase.
         seed: seeds the split, the batches, the augmentation and the head.
-        quick: the tiny config with a random tower, 1 epoch per phase.
-        fine_tune: approach 2: unfreeze and train on at a lower rate.
+        quick: fresh tower weights (the tiny config), 1 epoch per phase.
+        fine_tune: approach 2: unfreeze the top layers and train on at a lower rate.
         name: the registry entry.
     """
     import zoo
 
     model = seeded_model(name, seed, **(zoo.info(name).tiny if quick else {}))
-    if not quick:
-        load_tower(model)
-    x, y = faces.unseen_split(seed)["train"]
+    x, y = faces.unseen_split(seed, size=None)["train"]
     head, tune = (1, 1) if quick else (epochs or HEAD_EPOCHS, epochs or FINE_TUNE_EPOCHS)
     seconds, total = faces.train_transfer(
-        model, x, y, run_dir, head_epochs=head, fine_tune_epochs=tune if fine_tune else 0,
-        fine_tune_learning_rate=FINE_TUNE_LEARNING_RATE, batch_size=BATCH_SIZE, seed=seed,
-        config={"model": name, "quick": quick})
+        model, align_faces(x), y, run_dir, head_epochs=head,
+        fine_tune_epochs=tune if fine_tune else 0, fine_tune_learning_rate=FINE_TUNE_LEARNING_RATE,
+        batch_size=BATCH_SIZE, seed=seed, config={"model": name, "quick": quick},
+        unfreeze_fn=unfreeze_top)
     metrics, threshold = evaluate_with_threshold(model, seed)
     return save_result(run_dir, model, metrics=metrics, seconds=seconds, epochs=total,
                        seed=seed, dataset=faces.unseen_dataset_card(seed), threshold=threshold,
@@ -62,11 +63,11 @@ def evaluate_with_threshold(model, seed=0):
     test faces both accepted and named correctly.
     """
     def top(x):
-        return model.predict(to_float(x), batch_size=128, verbose=0)
+        return model.predict(chips(x), batch_size=32, verbose=0)
 
-    split = faces.unseen_split(seed)
+    split = faces.unseen_split(seed, size=None)
     enrolled, _ = split["train"]
-    impostors, _ = faces.faces(faces.CALIBRATION_PEOPLE)
+    impostors, _ = faces.faces(faces.CALIBRATION_PEOPLE, size=None)
     scores = np.concatenate([top(enrolled).max(1), top(impostors).max(1)])
     labels = np.r_[np.ones(len(enrolled)), np.zeros(len(impostors))]
     value = calibrate_threshold(scores, labels, "greater", faces.THRESHOLD_RULE)

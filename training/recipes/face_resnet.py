@@ -59,9 +59,11 @@ def evaluate_with_threshold(model, figure_dir=None):
             "eigenfaces_unseen_s31_s40": faces.eigenfaces_report()}, threshold
 
 
+def chips(images) -> np.ndarray:
+    """Raw faces -> float32 chips in [0, 1] (the runtime's `align` step)."""
+    return align_faces(images).astype(np.float32) / 255.0
+
+
 def chip_embedder(model):
     """`raw ORL faces -> embeddings`: align each face, then run `model` on the chips."""
-    def embed(images):
-        chips = align_faces(images).astype(np.float32) / 255.0
-        return model.predict(chips, batch_size=32, verbose=0)
-    return embed
+    return lambda images: model.predict(chips(images), batch_size=32, verbose=0)

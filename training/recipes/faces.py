@@ -63,18 +63,19 @@ def faces(people=None, size=FACE_SIZE) -> tuple:
     return x[keep], y[keep]
 
 
-def unseen_split(seed=0) -> dict:
-    """{"train", "test"}: the 5/5 split of the unseen people s31-s40, labels 0..9."""
-    x, y = faces(UNSEEN_PEOPLE)
+def unseen_split(seed=0, size=FACE_SIZE) -> dict:
+    """{"train", "test"}: the 5/5 split of the unseen people s31-s40, labels 0..9,
+    faces at `size` (see `faces`)."""
+    x, y = faces(UNSEEN_PEOPLE, size)
     y = y - UNSEEN_PEOPLE[0]
     train, test = stratified_split(y, 5, seed)
     return {"train": (x[train], y[train]), "test": (x[test], y[test])}
 
 
-def unseen_dataset_card(seed) -> dict:
+def unseen_dataset_card(seed, backbone="face_resnet (dlib's, about 3M faces)") -> dict:
     return {"name": "orl_faces",
             "train": f"unseen people s31-s40, 5 images each (orl 5/5 split, seed {seed}); "
-                     "backbone from face_embed (s1-s25)",
+                     f"backbone from {backbone}",
             "eval": "the other 5 images of each of s31-s40 (50 faces)"}
 
 
@@ -146,9 +147,11 @@ def train_classifier(model, x, y, run_dir, *, epochs, batch_size=25, seed=0, con
 
 
 def train_transfer(model, x, y, run_dir, *, head_epochs, fine_tune_epochs=0,
-                   fine_tune_learning_rate=1e-4, batch_size=25, seed=0, config=None) -> tuple:
+                   fine_tune_learning_rate=1e-4, batch_size=25, seed=0, config=None,
+                   unfreeze_fn=unfreeze) -> tuple:
     """Approach 1 (train the head on the frozen backbone), then, when
-    `fine_tune_epochs` > 0, approach 2 (`unfreeze`, train on at a lower rate).
+    `fine_tune_epochs` > 0, approach 2 (`unfreeze_fn`, e.g. `unfreeze`, then
+    train on at a lower rate).
 
     Phases run in run_dir/head and run_dir/fine_tune.
 
@@ -160,7 +163,7 @@ def train_transfer(model, x, y, run_dir, *, head_epochs, fine_tune_epochs=0,
     seconds = 0.0
     for phase, epochs in phases:
         if phase == "fine_tune":
-            unfreeze(model, fine_tune_learning_rate)
+            unfreeze_fn(model, fine_tune_learning_rate)
         run = train_classifier(model, x, y, Path(run_dir) / phase, epochs=epochs,
                                batch_size=batch_size, seed=seed,
                                config={**(config or {}), "phase": phase})

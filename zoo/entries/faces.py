@@ -1,9 +1,12 @@
 """Face entries on ORL/AT&T (the lecture's Transfer Learning and face recognition).
 
-`face_embed` plays the "network trained on celebrities": it learns from the
-source people s1-s30 only (trains on s1-s25; s26-s30 pick its epoch and
-calibrate the threshold). The other entries reuse it, unchanged or adapted,
-for the unseen people s31-s40 (10 identities).
+`face_resnet` is the "network trained on celebrities": dlib's ResNet (about 3M
+faces), ported. `face_verify`, `face_id_knn`, `face_id_head` and
+`face_id_finetune` reuse it, unchanged or adapted, for the unseen people
+s31-s40 (10 identities); like it they are derived artifacts (the network's
+weights come from the pinned package, the few trained here are published).
+`face_embed` is the small embedding trained here on s1-s25, kept for contrast.
+People s26-s30 calibrate every threshold.
 """
 
 from zoo.entries._common import entry
@@ -11,10 +14,6 @@ from zoo.entries._common import entry
 FACE_SHAPE = (56, 46, 1)  # ORL's 112x92 halved by area averaging
 _TOWER = {"input_shape": FACE_SHAPE, "widths": "cnn_s", "embedding_dim": 64}
 _TINY = {"widths": (4, 8)}
-# face_id_head and face_id_finetune: one architecture; the fine-tune recipe
-# unfreezes the tower after training the head.
-_CLASSIFIER = {"num_classes": 10, "hidden": (64,), "dropout": 0.2, "learning_rate": 1e-3,
-               "trainable": False}
 _PREPROCESS = {"source": "uint8 grayscale face, ORL framing (112x92: upright, centred)",
                "resize": list(FACE_SHAPE[:2])}
 
@@ -35,39 +34,6 @@ _face_entry(
     graphs=("embed",), distance="cosine",
     defaults={"loss": "ranking", "temperature": 0.1, "learning_rate": 1e-3},
 )
-_face_entry(
-    "face_verify", "zoo.models.siamese:build_siamese", "verification",
-    covers="Face verification 1:1 on unseen people: tied face_embed towers with a "
-    "cosine head, threshold calibrated on source people",
-    summary="Two face_embed towers, cosine score (higher = same person).",
-    graphs=("verify",),
-    defaults={"metric": "cosine", "margin": 0.5, "learning_rate": 1e-3},
-)
-_face_entry(
-    "face_id_knn", "zoo.models.transfer:build_face_knn", "identification",
-    covers="Face identification 1:N without fine-tuning (lecture 1.4): KNN over frozen "
-    "face_embed embeddings of the enrolled people s31-s40",
-    summary="face_embed + 1-NN over 5 enrolled faces per person of s31-s40 (open set).",
-    graphs=("identify",),
-    defaults={"num_classes": 10, "gallery_size": 50},
-)
-_face_entry(
-    "face_id_head", "zoo.models.transfer:build_face_classifier", "identification",
-    covers="Transfer learning approach 1 (lecture 1.3): frozen face_embed "
-    "(trainable=False, BatchNorm in inference mode) + a new softmax head for s31-s40",
-    summary="Frozen face_embed + Dense(64) + softmax over the 10 people s31-s40.",
-    graphs=("classify",),
-    defaults=_CLASSIFIER,
-)
-_face_entry(
-    "face_id_finetune", "zoo.models.transfer:build_face_classifier", "identification",
-    covers="Transfer learning approach 2: face_id_head's head first, then every "
-    "weight fine-tuned with a lower learning rate",
-    summary="face_embed + Dense(64) + softmax over s31-s40, all weights fine-tuned.",
-    graphs=("classify",),
-    defaults=_CLASSIFIER,
-)
-
 # dlib's ResNet takes a 150x150 RGB chip aligned on its 5-point landmarks.
 _CHIP = (150, 150, 3)
 _CHIP_PREPROCESS = {
@@ -76,17 +42,61 @@ _CHIP_PREPROCESS = {
     "align": {"landmarks": "shape_predictor_5_face_landmarks.dat", "size": 150, "padding": 0.25},
     "resize": [150, 150], "scale": 1.0 / 255.0, "channels": 3,
 }
-entry(
-    name="face_resnet", builder="zoo.models.face_resnet:build_face_resnet", task="embedding",
+_PACKAGE = {"package": "face-recognition-models==0.3.0",
+            "file": "dlib_face_recognition_resnet_model_v1.dat",
+            "sha256": "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30"}
+
+
+def _derived(graph, trained=False):
+    return {**_PACKAGE, "builds": ["model.keras", f"{graph}.onnx"],
+            **({"trained": "trained.npz"} if trained else {})}
+
+
+def _resnet_entry(name, builder, task, covers, summary, graph, defaults=None, trained=False,
+                  distance=None):
+    entry(name=name, builder=f"zoo.models.face_resnet:{builder}", task=task, covers=covers,
+          summary=summary, input_shape=_CHIP, graphs=(graph,), dataset="orl_faces",
+          distance=distance, preprocess=_CHIP_PREPROCESS,
+          defaults={"weights": "dlib", **(defaults or {})}, tiny={"weights": "none"},
+          recipe=f"training.recipes.{name}", derived=_derived(graph, trained))
+
+
+_resnet_entry(
+    "face_resnet", "build_face_resnet", "embedding",
     covers="The lecture's 'network trained on celebrities': dlib's metric-learning ResNet "
     "(about 3M faces, 99.38% on LFW), ported to Keras 3 and ONNX",
     summary="dlib's face ResNet-29 (Keras port): aligned 150x150 RGB chip -> 128-d "
     "embedding, euclidean distance (dlib: same person below 0.6).",
-    input_shape=_CHIP, graphs=("embed",), dataset="orl_faces", distance="euclidean",
-    preprocess=_CHIP_PREPROCESS, defaults={"weights": "dlib"}, tiny={"weights": "none"},
-    recipe="training.recipes.face_resnet",
-    derived={"package": "face-recognition-models==0.3.0",
-             "file": "dlib_face_recognition_resnet_model_v1.dat",
-             "sha256": "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
-             "builds": ["model.keras", "embed.onnx"]},
+    graph="embed", distance="euclidean",
+)
+_resnet_entry(
+    "face_verify", "build_face_resnet_verify", "verification",
+    covers="Face verification 1:1 on unseen people: tied face_resnet towers with a "
+    "euclidean head, threshold calibrated on s26-s30",
+    summary="Two face_resnet towers, euclidean score (lower = same person).",
+    graph="verify",
+)
+_resnet_entry(
+    "face_id_knn", "build_face_resnet_knn", "identification",
+    covers="Face identification 1:N without fine-tuning (lecture 1.4): KNN over frozen "
+    "face_resnet embeddings of the enrolled people s31-s40",
+    summary="face_resnet + euclidean 1-NN over 5 enrolled faces per person of s31-s40 "
+    "(open set).",
+    graph="identify", defaults={"num_classes": 10, "gallery_size": 50}, trained=True,
+)
+_RESNET_CLASSIFIER = {"num_classes": 10, "hidden": (64,), "dropout": 0.2,
+                      "learning_rate": 1e-3, "trainable": False}
+_resnet_entry(
+    "face_id_head", "build_face_resnet_classifier", "identification",
+    covers="Transfer learning approach 1 (lecture 1.3): frozen face_resnet "
+    "(trainable=False, called with training=False) + a new softmax head for s31-s40",
+    summary="Frozen face_resnet + BatchNorm + Dense(64) + softmax over the 10 people s31-s40.",
+    graph="classify", defaults=_RESNET_CLASSIFIER, trained=True,
+)
+_resnet_entry(
+    "face_id_finetune", "build_face_resnet_classifier", "identification",
+    covers="Transfer learning approach 2: face_id_head's head first, then the top of "
+    "face_resnet (last conv, its affine, the embedding layer) fine-tuned at a lower rate",
+    summary="face_resnet + Dense(64) + softmax over s31-s40, the top layers fine-tuned.",
+    graph="classify", defaults=_RESNET_CLASSIFIER, trained=True,
 )

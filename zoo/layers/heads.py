@@ -108,23 +108,29 @@ class ScaleGradient(keras.layers.Layer):
 class NearestNeighbourHead(keras.layers.Layer):
     """1-NN identification over enrolled embeddings held as weights.
 
-    Output [N, num_classes]: per class, the best cosine similarity between
-    the input embedding and that class's enrolled embeddings; a class with
-    no enrolled embedding scores below -3 (below any cosine). The enrolled
-    embeddings are non-trainable weights, so the head saves, reloads and
-    exports to ONNX with the model.
+    Output [N, num_classes]: per class, with metric "cosine", the best cosine
+    similarity between the input embedding and that class's enrolled
+    embeddings (a class with no enrolled embedding scores below -3, below any
+    cosine); with metric "euclidean", the smallest euclidean distance (an
+    empty class scores above 1e4). The enrolled embeddings are non-trainable
+    weights, so the head saves, reloads and exports to ONNX with the model.
 
     Args:
         num_classes: enrolled classes (people).
         gallery_size: enrolled embeddings in total.
+        metric: "cosine" (higher = nearer; embeddings are L2-normalised) or
+            "euclidean" (lower = nearer; embeddings as they are).
     """
 
-    def __init__(self, num_classes, gallery_size, **kwargs):
+    def __init__(self, num_classes, gallery_size, metric="cosine", **kwargs):
         super().__init__(**kwargs)
         self.num_classes, self.gallery_size = int(num_classes), int(gallery_size)
         if self.num_classes < 1 or self.gallery_size < 1:
             raise ValueError("num_classes and gallery_size must be positive. Received: "
                              f"num_classes={num_classes}, gallery_size={gallery_size}")
+        if metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}. Received: metric={metric!r}")
+        self.metric = metric
 
     def build(self, input_shape):
         self.gallery = self.add_weight(shape=(self.gallery_size, int(input_shape[-1])),
@@ -144,11 +150,18 @@ class NearestNeighbourHead(keras.layers.Layer):
         if labels.min() < 0 or labels.max() >= self.num_classes:
             raise ValueError(f"labels must be class ids in [0, {self.num_classes}). "
                              f"Received: min={labels.min()}, max={labels.max()}")
-        norms = np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
-        self.gallery.assign(embeddings / norms)
+        if self.metric == "cosine":
+            embeddings = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+        self.gallery.assign(embeddings)
         self.membership.assign(np.eye(self.num_classes, dtype=np.float32)[labels])
 
     def call(self, x):
+        if self.metric == "euclidean":
+            squared = (ops.sum(x * x, axis=1, keepdims=True) - 2.0 * ops.matmul(x, ops.transpose(self.gallery))
+                       + ops.sum(self.gallery * self.gallery, axis=1)[None])
+            distance = ops.sqrt(ops.maximum(squared, 0.0))  # [N, M]
+            # Non-members rise by 1e4; the min then picks each class's nearest member.
+            return ops.min(distance[:, :, None] + 1e4 * (1.0 - self.membership[None]), axis=1)
         similarity = ops.matmul(l2_normalize(x), ops.transpose(self.gallery))  # [N, M]
         # Non-members drop by 4, below any cosine; the max then picks each
         # class's nearest member.
@@ -160,7 +173,7 @@ class NearestNeighbourHead(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes,
-                "gallery_size": self.gallery_size}
+                "gallery_size": self.gallery_size, "metric": self.metric}
 
 
 def _scale_gradient(x, factor):

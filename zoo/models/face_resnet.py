@@ -84,3 +84,83 @@ def _assign(model: keras.Model, layers) -> None:
     fc = next(layer for layer in layers if layer.kind == "fc")
     model.get_layer("embedding").set_weights([fc.weights["kernel"]])
 
+
+
+# -- the face entries built on it (transfer learning from dlib's network) -------------
+CHIP_SHAPE = (CHIP_SIZE, CHIP_SIZE, 3)
+# Approach 2 unfreezes the top of the network: the last block's second conv and
+# its affine, and the 128-d embedding layer (623k weights; the published
+# fine-tuned weights stay under the 5 MB artifact budget).
+TOP_LAYERS = ("con_29", "affine_29", "embedding")
+
+
+def build_face_resnet_verify(weights="dlib"):
+    """Tied face_resnet towers (sub-model "embed") and a euclidean head: the
+    score is the distance of the two embeddings (lower = same person).
+
+    Args:
+        weights: see `build_face_resnet`.
+    """
+    from zoo.layers.heads import PairDistance
+
+    tower = build_face_resnet(weights, name="embed")
+    image_a = keras.Input(CHIP_SHAPE, name="image_a")
+    image_b = keras.Input(CHIP_SHAPE, name="image_b")
+    score = PairDistance("euclidean", name="score")([tower(image_a), tower(image_b)])
+    return keras.Model([image_a, image_b], score, name="face_resnet_verify")
+
+
+def build_face_resnet_knn(weights="dlib", num_classes=10, gallery_size=50):
+    """Frozen face_resnet + a euclidean 1-NN identity head ("knn"): per enrolled
+    person, the distance to their nearest enrolled face (lower = nearer).
+
+    Args:
+        weights: see `build_face_resnet`.
+        num_classes: enrolled people.
+        gallery_size: enrolled faces in total.
+    """
+    from zoo.layers.heads import NearestNeighbourHead
+
+    tower = build_face_resnet(weights, name="embed")
+    tower.trainable = False
+    image = keras.Input(CHIP_SHAPE, name="image")
+    head = NearestNeighbourHead(num_classes, gallery_size, metric="euclidean", name="knn")
+    return keras.Model(image, head(tower(image, training=False)), name="face_resnet_knn")
+
+
+def build_face_resnet_classifier(weights="dlib", num_classes=10, hidden=(64,), dropout=0.2,
+                                 learning_rate=1e-3, trainable=False):
+    """face_resnet (sub-model "embed") + a new softmax head: approach 1 when
+    frozen (`trainable=False`); `unfreeze_top` turns it into approach 2.
+
+    Args:
+        weights: see `build_face_resnet`.
+        num_classes, hidden, dropout, learning_rate, trainable: see
+            `zoo.models.transfer.build_transfer_classifier`.
+    """
+    from zoo.models.transfer import build_transfer_classifier
+
+    tower = build_face_resnet(weights, name="embed")
+    return build_transfer_classifier(tower, num_classes, hidden, dropout, learning_rate,
+                                     trainable, name="face_resnet_classifier")
+
+
+def unfreeze_top(model, learning_rate=1e-4, layers=TOP_LAYERS):
+    """Approach 2 on face_resnet: make only `layers` of the "embed" tower
+    trainable (the rest stays frozen) and recompile with a lower rate.
+
+    Args:
+        model: a `build_face_resnet_classifier` model.
+        learning_rate: the fine-tuning Adam learning rate.
+        layers: names of the tower's layers to train.
+    """
+    tower = model.get_layer("embed")
+    tower.trainable = True
+    unknown = sorted(set(layers) - {layer.name for layer in tower.layers})
+    if unknown:
+        raise ValueError(f"The tower has no layers {unknown}. Received: layers={layers!r}")
+    for layer in tower.layers:
+        layer.trainable = layer.name in layers
+    model.compile(optimizer=keras.optimizers.Adam(float(learning_rate)),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
