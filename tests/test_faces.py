@@ -11,6 +11,7 @@ from training.recipes import (
     face_id_finetune,
     face_id_head,
     face_id_knn,
+    face_resnet,
     face_verify,
     faces,
 )
@@ -81,17 +82,17 @@ def test_eigenfaces_baseline_beats_chance_on_unseen_people():
     assert metrics["top1_enroll_5"] > 0.9 and metrics["verify_eer"] < 0.3
 
 
-@pytest.mark.parametrize("recipe", [face_embed, face_verify, face_id_knn, face_id_head,
-                                    face_id_finetune])
+@pytest.mark.parametrize("recipe", [face_embed, face_resnet, face_verify, face_id_knn,
+                                    face_id_head, face_id_finetune])
 def test_quick_recipes_run_end_to_end(recipe, tmp_path):
     result = recipe.train(tmp_path, quick=True)
     saved = json.loads((tmp_path / "result.json").read_text())
     assert (tmp_path / "model.keras").exists() and saved["metrics"] == result["metrics"]
-    if recipe is face_embed:
+    if recipe in (face_embed, face_resnet):
         assert set(result["metrics"]) == {"unseen_s31_s40", "eigenfaces_unseen_s31_s40"}
         assert result["threshold"]["rule"] == "FAR = 0.01"
     elif recipe is face_verify:
-        assert_pair_score_is_the_embedding_cosine(load_run_model(tmp_path))
+        assert_pair_score_is_the_embedding_distance(load_run_model(tmp_path))
     else:
         test = result["metrics"]["test"]
         assert result["classes"] == faces.UNSEEN_NAMES
@@ -101,12 +102,12 @@ def test_quick_recipes_run_end_to_end(recipe, tmp_path):
             assert 0.0 <= test["dir_at_threshold"] <= test["top1"]
 
 
-def assert_pair_score_is_the_embedding_cosine(model):
+def assert_pair_score_is_the_embedding_distance(model):
     """face_verify is evaluated from embeddings; its verify graph must agree."""
-    x, y = faces.faces(faces.UNSEEN_PEOPLE)
-    x = x[::10]
-    embeddings = graph_model(model, "embed").predict(to_float(x), verbose=0)
-    expected, _ = faces.all_pair_scores(embeddings, y[::10], "cosine")
-    i, j = np.triu_indices(len(x), k=1)
-    scores = model.predict({"image_a": to_float(x[i]), "image_b": to_float(x[j])}, verbose=0)
+    x, y = faces.faces(faces.UNSEEN_PEOPLE, size=None)
+    chips = face_resnet.chips(x[::10])
+    embeddings = graph_model(model, "embed").predict(chips, verbose=0)
+    expected, _ = faces.all_pair_scores(embeddings, y[::10], "euclidean")
+    i, j = np.triu_indices(len(chips), k=1)
+    scores = model.predict({"image_a": chips[i], "image_b": chips[j]}, verbose=0)
     np.testing.assert_allclose(scores.reshape(-1), expected, atol=1e-5)

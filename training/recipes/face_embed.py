@@ -76,10 +76,3 @@ def load_backbone(model, source):
     weights = graph_model(zoo.load(source), "embed").get_layer("backbone").get_weights()
     graph_model(model, "embed").get_layer("backbone").set_weights(weights)
 
-
-def load_tower(model, source="face_embed"):
-    """Copy the published `face_embed` tower into `model`'s "embed" sub-model."""
-    import zoo
-
-    weights = graph_model(zoo.load(source), "embed").get_weights()
-    graph_model(model, "embed").set_weights(weights)

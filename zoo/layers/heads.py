@@ -157,9 +157,9 @@ class NearestNeighbourHead(keras.layers.Layer):
 
     def call(self, x):
         if self.metric == "euclidean":
-            squared = (ops.sum(x * x, axis=1, keepdims=True) - 2.0 * ops.matmul(x, ops.transpose(self.gallery))
-                       + ops.sum(self.gallery * self.gallery, axis=1)[None])
-            distance = ops.sqrt(ops.maximum(squared, 0.0))  # [N, M]
+            # Differences, not |x|^2 - 2xg + |g|^2: that cancels to noise near a match.
+            difference = x[:, None, :] - self.gallery[None]  # [N, M, D]
+            distance = ops.sqrt(ops.sum(difference * difference, axis=-1))  # [N, M]
             # Non-members rise by 1e4; the min then picks each class's nearest member.
             return ops.min(distance[:, :, None] + 1e4 * (1.0 - self.membership[None]), axis=1)
         similarity = ops.matmul(l2_normalize(x), ops.transpose(self.gallery))  # [N, M]

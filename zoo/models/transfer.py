@@ -17,9 +17,7 @@ from zoo import backend  # noqa: F401
 import keras
 from keras import layers
 
-from zoo.layers.heads import NearestNeighbourHead
 from zoo.models.graphs import all_layers
-from zoo.models.siamese import embedding_tower
 
 BACKBONE = "embed"  # the name of the backbone sub-model in a face model
 
@@ -103,48 +101,3 @@ def _compile(model, learning_rate):
     model.compile(optimizer=keras.optimizers.Adam(float(learning_rate)),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
-
-
-def build_face_classifier(input_shape=(56, 46, 1), widths="cnn_xs", embedding_dim=64,
-                          num_classes=10, hidden=(64,), dropout=0.2, learning_rate=1e-3,
-                          trainable=False):
-    """A face embedding tower (sub-model "embed") with a new softmax head.
-
-    The recipes copy `face_embed`'s weights into "embed"; `trainable=False` is
-    approach 1 (`face_id_head`), and `unfreeze` turns it into approach 2
-    (`face_id_finetune`).
-
-    Args:
-        input_shape: (H, W, 1) face size.
-        widths: the tower's CNN widths or family name.
-        embedding_dim: the tower's embedding size.
-        num_classes: people to tell apart.
-        hidden, dropout, learning_rate, trainable: see
-            `build_transfer_classifier`.
-    """
-    tower = embedding_tower(input_shape, widths, embedding_dim, name=BACKBONE)
-    return build_transfer_classifier(tower, num_classes, hidden, dropout, learning_rate,
-                                     trainable, name="face_classifier")
-
-
-def build_face_knn(input_shape=(56, 46, 1), widths="cnn_xs", embedding_dim=64,
-                   num_classes=10, gallery_size=50):
-    """A face embedding tower plus a nearest-neighbour identity head.
-
-    The output `scores` [N, num_classes] is, per enrolled person, the best
-    cosine similarity between the face and that person's enrolled faces
-    (1-NN over frozen embeddings). Enroll with
-    `model.get_layer("knn").enroll(embeddings, labels)`.
-
-    Args:
-        input_shape: (H, W, 1) face size.
-        widths: the tower's CNN widths or family name.
-        embedding_dim: the tower's embedding size.
-        num_classes: enrolled people.
-        gallery_size: enrolled faces in total.
-    """
-    tower = embedding_tower(input_shape, widths, embedding_dim, name=BACKBONE)
-    tower.trainable = False
-    image = keras.Input(shape=tuple(input_shape), name="image")
-    head = NearestNeighbourHead(num_classes, gallery_size, name="knn")
-    return keras.Model(image, head(tower(image, training=False)), name="face_knn")
