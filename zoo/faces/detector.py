@@ -104,13 +104,16 @@ class FaceDetector:
         found = non_max_suppression(self._windows(scores, rects), self.weights.options.nms)
         return [Detection(pyramid.rect_down_2(d.box, upsample), d.confidence) for d in found]
 
-    def tile(self, rgb: np.ndarray) -> tuple[np.ndarray, list]:
-        """The tiled pyramid of a uint8 RGB image as float32 in [0, 1], and its levels.
+    def tile(self, image: np.ndarray) -> tuple[np.ndarray, list]:
+        """The tiled pyramid of a uint8 image as float32 RGB in [0, 1], and its levels.
 
         Outside the levels the tile holds the mean colour, which the network's input
         normalization turns into the zeros dlib pads with.
+
+        Args:
+            image: uint8 [rows, cols] grey or [rows, cols, 3] RGB.
         """
-        w = self.weights
+        rgb, w = _as_rgb(image), self.weights
         rects, rows, cols = pyramid.tile_layout(*rgb.shape[:2], PYRAMID_DOWNSCALE,
                                                 w.pyramid_padding, w.outer_padding)
         background = np.asarray(w.input_mean, np.float32) / np.float32(255)

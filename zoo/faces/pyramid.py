@@ -27,7 +27,8 @@ def level_sizes(nr: int, nc: int, downscale: int) -> list[tuple[int, int]]:
         downscale: N of `pyramid_down<N>`; each level is (N-1)/N of the previous.
     """
     if downscale < 3:
-        raise ValueError(f"Only pyramid_down<N> with N >= 3 has this level rule. Received: downscale={downscale!r}")
+        raise ValueError("Only pyramid_down<N> with N >= 3 has this level rule. "
+                         f"Received: downscale={downscale!r}")
     rate = (downscale - 1.0) / downscale
     sizes = [(nr, nc)]
     while True:
