@@ -40,12 +40,17 @@ def dlib_cnn():
 
 @pytest.fixture(scope="module")
 def cases():
-    """(image, upsample): 300x400 grey and RGB scenes of ORL faces at 1x and 2x, and raw
-    ORL faces (92x112) upsampled once."""
+    """(image, upsample): 300x400 grey and RGB scenes of ORL faces at 1x and 2x, a
+    scene of three overlapping faces (non-max suppression), raw ORL faces (92x112)
+    upsampled once and a half-size one upsampled twice."""
     faces, _ = load_orl_faces()
     rng = np.random.default_rng(7)
     scenes = [(orl_scene(faces, rng, (300, 400), (1, 2), rgb=k % 2 == 1), 0) for k in range(4)]
-    return scenes + [(faces[k], 1) for k in np.linspace(0, len(faces) - 1, 10).astype(int)]
+    crowd = np.full((200, 300), 120, np.uint8)
+    for (y, x), face in zip([(10, 10), (40, 60), (80, 150)], faces[1:4]):
+        crowd[y : y + 112, x : x + 92] = face
+    raw = [(faces[k], 1) for k in np.linspace(0, len(faces) - 1, 10).astype(int)]
+    return [*scenes, (crowd, 0), (crowd, 1), *raw, (faces[3, ::2, ::2].copy(), 2)]
 
 
 def test_the_file_reads_into_the_example_architecture(weights):
@@ -143,6 +148,14 @@ def test_onnx_gives_the_keras_score_map_at_any_size(model, weights, cases):
     ours, theirs = detector.detect(cases[1][0]), keras_detector.detect(cases[1][0])
     assert [d.box for d in ours] == [d.box for d in theirs] and ours
     np.testing.assert_allclose([d.confidence for d in ours], [d.confidence for d in theirs], atol=1e-4)
+
+
+def test_an_image_too_small_for_one_window_has_no_faces(weights):
+    def never(tile):
+        raise AssertionError(f"scored a {tile.shape} tile")
+    detector = FaceDetector(never, weights)
+    for shape in [(0, 0), (1, 1), (5, 5, 3)]:
+        assert detector.detect(np.zeros(shape, np.uint8)) == []
 
 
 def test_bad_images_are_refused_naming_the_value(weights):

@@ -97,10 +97,10 @@ class FaceDetector:
         for _ in range(upsample):
             rgb = pyramid.pyramid_up(rgb)
         tile, rects = self.tile(rgb)
-        if not rects:
+        shape = self._score_shape(tile.shape[:2])
+        if min(shape) <= 0:  # too small for one window (dlib raises here)
             return []
-        scores = np.asarray(self.score_fn(tile[None]), dtype=np.float32).reshape(
-            self._score_shape(tile.shape[:2]))
+        scores = np.asarray(self.score_fn(tile[None]), dtype=np.float32).reshape(shape)
         found = non_max_suppression(self._windows(scores, rects), self.weights.options.nms)
         return [Detection(pyramid.rect_down_2(d.box, upsample), d.confidence) for d in found]
 
