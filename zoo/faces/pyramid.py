@@ -160,18 +160,22 @@ def resize_bilinear(image: np.ndarray, rows: int, cols: int) -> np.ndarray:
     if simd:
         ty32, fx = ty.astype(np.float32)[:, None, None], fx32[None, :, None]
         ity32 = (1 - ty).astype(np.float32)[:, None, None]
-        tl, tr = image[top][:, left32], image[top][:, left32 + 1]
-        bl, br = image[bottom][:, left32], image[bottom][:, left32 + 1]
-        tl, tr, bl, br = (v.astype(np.float32) for v in (tl, tr, bl, br))
         ifx = np.float32(1) - fx
-        out[:, :simd] = (ity32 * ifx) * tl + (ity32 * fx) * tr + (ty32 * ifx) * bl + (ty32 * fx) * br
+        src = image.astype(np.float32, copy=False)
+        t, b, lc = top[:, None], bottom[:, None], left32[None, :]
+        acc = (ity32 * ifx) * src[t, lc]
+        acc += (ity32 * fx) * src[t, lc + 1]
+        acc += (ty32 * ifx) * src[b, lc]
+        acc += (ty32 * fx) * src[b, lc + 1]
+        out[:, :simd] = acc
     if cols > simd:
         right64 = np.minimum(left64 + 1, in_cols - 1)
         t = ty[:, None, None]
         # the float image loop keeps the column fraction and the row blends in float32
         fx = fx64.astype(image.dtype)[None, :, None]
-        tl, tr = image[top][:, left64], image[top][:, right64]
-        bl, br = image[bottom][:, left64], image[bottom][:, right64]
+        t_, b_ = top[:, None], bottom[:, None]
+        tl, tr = image[t_, left64[None, :]], image[t_, right64[None, :]]
+        bl, br = image[b_, left64[None, :]], image[b_, right64[None, :]]
         one = np.ones((), image.dtype)
         upper, lower = (one - fx) * tl + fx * tr, (one - fx) * bl + fx * br
         out[:, simd:] = (1 - t) * upper.astype(np.float64) + t * lower.astype(np.float64)
