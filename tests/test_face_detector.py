@@ -6,6 +6,9 @@ product never imports it.
 
 from zoo import backend  # noqa: F401
 
+import subprocess
+import sys
+
 import dlib
 import numpy as np
 import onnxruntime as ort
@@ -156,6 +159,7 @@ def test_an_image_too_small_for_one_window_has_no_faces(weights):
     detector = FaceDetector(never, weights)
     for shape in [(0, 0), (1, 1), (5, 5, 3)]:
         assert detector.detect(np.zeros(shape, np.uint8)) == []
+    assert detector.detect(np.zeros((0, 4), np.uint8), upsample=1) == []
 
 
 def test_bad_images_are_refused_naming_the_value(weights):
@@ -164,3 +168,10 @@ def test_bad_images_are_refused_naming_the_value(weights):
         detector.detect(np.zeros((10, 10, 4), np.uint8))
     with pytest.raises(ValueError, match="upsample=-1"):
         detector.detect(np.zeros((10, 10), np.uint8), upsample=-1)
+
+
+def test_the_detector_needs_neither_dlib_nor_tensorflow():
+    code = ("import sys, zoo.faces.detector; "
+            "print(sorted(m for m in ('dlib', 'tensorflow', 'keras') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -195,6 +195,8 @@ def pyramid_up(image: np.ndarray) -> np.ndarray:
         raise ValueError(f"pyramid_up needs a uint8 [rows, cols, 3] image. "
                          f"Received: image.dtype={image.dtype}, image.shape={image.shape}")
     rows, cols = image.shape[:2]
+    if rows * cols == 0:
+        return np.zeros((0, 0, 3), np.uint8)
     up = resize_bilinear(image.astype(np.float64), 2 * rows + 1, 2 * cols + 2)
     return np.clip(np.trunc(up), 0, 255).astype(np.uint8)
 
