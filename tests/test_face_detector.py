@@ -18,6 +18,7 @@ import tf2onnx
 
 from benchmarks.face_detector import dlib_detections, match, orl_scene
 from export.onnx import OPSET, check_serializable
+from tests.harness import assert_keras_round_trip
 from training.datasets.orl_faces import load_orl_faces
 from zoo.faces import assets, pyramid
 from zoo.faces.detector import FaceDetector, onnx_score_fn
@@ -134,6 +135,17 @@ def test_detections_match_dlib(model, dlib_cnn, cases):
     ious, diffs = np.array(pairs).T
     assert np.mean(ious >= 0.9) >= 0.99
     assert diffs.max() < 1e-3
+
+
+def test_the_model_round_trips_and_untrained_has_dlibs_geometry(model, tmp_path):
+    x = np.random.default_rng(0).random((2, 61, 75, 3), dtype=np.float32)
+    assert model(x).shape == (2, 5, 6, 1)
+    assert_keras_round_trip(model, x, tmp_path, atol=1e-5)
+    fresh = build_face_detector("none")
+    assert [w.shape for w in fresh.get_weights()] == [w.shape for w in model.get_weights()]
+    assert fresh(x).shape == (2, 5, 6, 1)
+    with pytest.raises(ValueError, match="weights='imagenet'"):
+        build_face_detector("imagenet")
 
 
 def test_onnx_gives_the_keras_score_map_at_any_size(model, weights, cases):
