@@ -23,7 +23,7 @@ from training.recipes import faces
 from zoo import runtime
 from zoo.evaluation import closed_set_top1
 from zoo.faces import assets
-from zoo.faces.align import align_faces, framed_face_box
+from zoo.faces.align import framed_face_box
 from zoo.faces.chips import extract_chip
 from zoo.faces.landmarks import ShapePredictor
 from zoo.faces.resnet_dat import FILE

@@ -22,7 +22,6 @@ from tests.harness import assert_keras_round_trip
 from training.datasets.orl_faces import load_orl_faces
 from zoo.faces import assets, pyramid
 from zoo.faces.detector import FaceDetector, onnx_score_fn
-from zoo.faces.dlib_format import DlibFormatError
 from zoo.faces.mmod_dat import FILE, read_face_detector
 from zoo.models.face_detector import build_face_detector
 
@@ -69,36 +68,6 @@ def test_the_file_reads_into_the_example_architecture(weights):
     assert paddings == [(0, 0)] * 3 + [(2, 2)] * 3 + [(4, 4)]
     params = sum(w.size for layer in weights.layers for k, w in layer.weights.items() if k != "padding")
     assert params == 181_141  # 7 cons (weights + biases) and 6 affines (gamma + beta)
-
-
-def _copy(tmp_path, edit):
-    data = bytearray(open(assets.model_path(FILE), "rb").read())
-    path = tmp_path / "edited.dat"
-    path.write_bytes(bytes(edit(data)))
-    return path
-
-
-def test_a_tampered_file_is_refused_by_its_hash(tmp_path):
-    def flip(data):
-        data[len(data) // 2] ^= 0xFF
-        return data
-    path = _copy(tmp_path, flip)
-    with pytest.raises(DlibFormatError, match="sha256") as error:
-        read_face_detector(path)
-    assert str(path) in str(error.value) and "pip install" in str(error.value)
-
-
-def test_a_truncated_file_is_refused_naming_the_file(tmp_path):
-    path = _copy(tmp_path, lambda data: data[: len(data) // 3])
-    with pytest.raises(DlibFormatError, match="unexpected end of file") as error:
-        read_face_detector(path, sha256=None)
-    assert str(path) in str(error.value)
-
-
-def test_an_unknown_record_is_refused(tmp_path):
-    path = _copy(tmp_path, lambda data: data.replace(b"\x05relu_", b"\x05tanh_", 1))
-    with pytest.raises(DlibFormatError, match="unknown record 'tanh_'"):
-        read_face_detector(path, sha256=None)
 
 
 @pytest.mark.parametrize("size", [(480, 640, 400, 533), (20, 23, 16, 19), (112, 92, 225, 186)])

@@ -15,7 +15,6 @@ import pytest
 from tests.harness import assert_keras_round_trip
 from training.datasets.orl_faces import load_orl_faces
 from zoo.faces import assets
-from zoo.faces.dlib_format import DlibFormatError
 from zoo.faces.resnet_dat import FILE, architecture, read_face_resnet
 from zoo.layers.dlib import ChannelAffine, ZeroExtendAdd
 from zoo.models.face_resnet import build_face_resnet
@@ -55,36 +54,6 @@ def test_the_file_reads_into_the_example_architecture():
     assert weights.layers[-1].weights["kernel"].shape == (256, 128)
     params = sum(w.size for layer in weights.layers for w in layer.weights.values())
     assert params == 5_614_592
-
-
-def _copy(tmp_path, edit):
-    data = bytearray(open(assets.model_path(FILE), "rb").read())
-    path = tmp_path / "edited.dat"
-    path.write_bytes(bytes(edit(data)))
-    return path
-
-
-def test_a_tampered_file_is_refused_by_its_hash(tmp_path):
-    def flip(data):
-        data[len(data) // 2] ^= 0xFF
-        return data
-    path = _copy(tmp_path, flip)
-    with pytest.raises(DlibFormatError, match="sha256") as error:
-        read_face_resnet(path)
-    assert str(path) in str(error.value) and "pip install" in str(error.value)
-
-
-def test_a_truncated_file_is_refused_naming_the_file(tmp_path):
-    path = _copy(tmp_path, lambda data: data[: len(data) // 3])
-    with pytest.raises(DlibFormatError, match="unexpected end of file") as error:
-        read_face_resnet(path, sha256=None)
-    assert str(path) in str(error.value)
-
-
-def test_an_unknown_layer_record_is_refused(tmp_path):
-    path = _copy(tmp_path, lambda data: data.replace(b"\x05con_4", b"\x05con_9", 1))
-    with pytest.raises(DlibFormatError, match="unknown record 'con_9'"):
-        read_face_resnet(path, sha256=None)
 
 
 def test_the_layer_list_is_dlibs_anet_type():

@@ -9,7 +9,6 @@ inside the graph as a `Rescaling` layer acting on pixels scaled to [0, 1].
 from zoo import backend  # noqa: F401
 
 import keras
-import numpy as np
 
 from zoo.faces.resnet_dat import FaceResNetWeights, architecture, read_face_resnet
 from zoo.layers.dlib import ChannelAffine, ZeroExtendAdd
