@@ -23,11 +23,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 
 from zoo.faces import assets
 from zoo.faces.dlib_format import DlibReader
-from zoo.faces.resnet_dat import Layer, _split
+from zoo.faces.dnn_records import Layer, read_layers, read_versions
 
 FILE = "mmod_human_face_detector.dat"
 PYRAMID_DOWNSCALE = 6  # pyramid_down<6>: each level is 5/6 of the previous one
@@ -109,15 +108,9 @@ def read_face_detector(path: str | None = None, sha256: str | None = assets.sha2
     r.version(1)  # add_loss_layer
     r.expect("loss_mmod_")
     options = _read_options(r)
-    # Every wrapper writes its version before its subnetwork: output to input.
-    versions = [r.version(1, 2) for _ in layers[1:]][::-1]
-    input_level = r.version(2, 3)
+    versions = read_versions(r, layers)
     mean, padding, outer = _read_input(r)
-    for layer, version in zip(layers, [input_level, *versions]):
-        {"con": _read_con, "affine": _read_affine, "relu": _read_relu}[layer.kind](r, layer)
-        _read_state(r, version, is_input_level=layer is layers[0])
-    if not r.at_end:
-        raise r.fail("unexpected bytes after the network")
+    read_layers(r, layers, versions)
     return FaceDetectorWeights(mean, padding, outer, options, layers)
 
 
@@ -138,54 +131,3 @@ def _read_input(r: DlibReader) -> tuple[tuple[float, float, float], int, int]:
     if kind == "input_rgb_image_pyramid":
         return mean, DEFAULT_PYRAMID_PADDING, DEFAULT_OUTER_PADDING
     return mean, r.int(), r.int()
-
-
-def _read_state(r: DlibReader, version: int, is_input_level: bool) -> None:
-    """Skip a wrapper's training state: three flags and its cached tensors."""
-    for _ in range(3):
-        r.bool()
-    r.tensor(), r.tensor()  # x_grad, cached_output
-    if is_input_level or version == 2:
-        r.tensor()  # grad_final (input level) | params_grad (add_layer v2)
-    if is_input_level and version == 3:
-        r.int()  # _sample_expansion_factor
-
-
-def _read_con(r: DlibReader, layer: Layer) -> None:
-    filters, size, stride = layer.args
-    r.expect("con_4")
-    params = r.tensor()
-    geometry = [r.int() for _ in range(5)]  # filters, nr, nc, stride y/x
-    if geometry != [filters, size, size, stride, stride]:
-        raise r.fail(f"con geometry {geometry} is not {[filters, size, size, stride, stride]}")
-    padding = (r.int(), r.int())
-    if not all(0 <= p < size for p in padding):
-        raise r.fail(f"bad con padding {padding} for a {size}x{size} filter")
-    shape_w, shape_b = r.alias_tensor(), r.alias_tensor()
-    r.floats(4)  # learning-rate and weight-decay multipliers
-    kernel, bias = _split(r, params, shape_w, shape_b)
-    # dlib: (out, in, kh, kw) cross-correlation; Keras: (kh, kw, in, out).
-    layer.weights = {"kernel": kernel.transpose(2, 3, 1, 0), "bias": bias.reshape(-1),
-                     "padding": padding}
-
-
-def _read_affine(r: DlibReader, layer: Layer) -> None:
-    """A `bn_con2` record, folded into the affine layer dlib makes of it."""
-    r.expect("bn_con2")
-    params = r.tensor()
-    gamma, beta = _split(r, params, r.alias_tensor(), r.alias_tensor())
-    r.tensor(), r.tensor()  # means, invstds of the last training batch
-    running_mean, running_var = r.tensor().reshape(-1), r.tensor().reshape(-1)
-    r.int(), r.int()  # num_updates, running_stats_window_size
-    r.floats(4)  # learning-rate and weight-decay multipliers
-    eps = r.float()
-    if running_mean.size != gamma.size or running_var.size != gamma.size:
-        raise r.fail(f"bn_con2 running stats of sizes {running_mean.size}, {running_var.size} "
-                     f"for {gamma.size} channels")
-    scale = gamma.reshape(-1) / np.sqrt(running_var + np.float32(eps))
-    layer.weights = {"gamma": scale.astype(np.float32),
-                     "beta": (beta.reshape(-1) - scale * running_mean).astype(np.float32)}
-
-
-def _read_relu(r: DlibReader, layer: Layer) -> None:
-    r.expect("relu_")

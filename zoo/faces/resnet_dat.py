@@ -19,29 +19,13 @@ the file (see `zoo.faces.dlib_format`). The same list drives the Keras builder
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-import numpy as np
+from dataclasses import dataclass
 
 from zoo.faces import assets
 from zoo.faces.dlib_format import DlibReader
+from zoo.faces.dnn_records import Layer, read_layers, read_versions
 
 FILE = "dlib_face_recognition_resnet_model_v1.dat"
-
-
-@dataclass
-class Layer:
-    """One layer of the network, input to output.
-
-    Args:
-        kind: con, affine, relu, max_pool, avg_pool, add_prev, fc, tag or skip.
-        args: the layer's template arguments (filters, size, stride; a tag's id).
-        weights: the arrays read from the file, by name.
-    """
-
-    kind: str
-    args: tuple = ()
-    weights: dict = field(default_factory=dict)
 
 
 def _block(filters: int, stride: int) -> list[Layer]:
@@ -99,101 +83,14 @@ def read_face_resnet(path: str | None = None, sha256: str | None = assets.sha256
     r.version(1)  # add_loss_layer
     r.expect("loss_metric_2")
     margin, threshold = r.float(), r.float()
-    # Every wrapper writes its version before its subnetwork: output to input.
-    for layer in reversed(layers[1:]):
-        r.version(1) if layer.kind in ("tag", "skip") else r.version(1, 2)
-    input_level = r.version(2, 3)
+    versions = read_versions(r, layers)
     r.expect("input_rgb_image_sized")
     mean = (r.float(), r.float(), r.float())
     if (r.int(), r.int()) != (150, 150):
         raise r.fail("the input is not 150x150")
-    for i, layer in enumerate(layers):
-        if layer.kind in ("tag", "skip"):
-            continue
-        _read_details(r, layer)
-        _read_state(r, input_level if i == 0 else None)
-    if not r.at_end:
-        raise r.fail("unexpected bytes after the network")
+    read_layers(r, layers, versions)
+    for layer in (layer for layer in layers if layer.kind == "con"):
+        _, size, stride = layer.args
+        if layer.weights["padding"] != ((size // 2,) * 2 if stride == 1 else (0, 0)):  # the builder's rule
+            raise r.fail(f"con padding {layer.weights['padding']} is not dlib's default")
     return FaceResNetWeights(mean, layers, margin, threshold)
-
-
-def _read_state(r: DlibReader, input_level: int | None) -> None:
-    """Skip a wrapper's training state: three flags and its cached tensors."""
-    for _ in range(3):
-        r.bool()
-    r.tensor(), r.tensor(), r.tensor()  # x_grad, cached_output, params_grad | grad_final
-    if input_level == 3:
-        r.int()  # _sample_expansion_factor
-
-
-def _read_details(r: DlibReader, layer: Layer) -> None:
-    read = {"con": _read_con, "affine": _read_affine, "relu": _read_relu,
-            "max_pool": _read_pool, "avg_pool": _read_pool, "add_prev": _read_add_prev,
-            "fc": _read_fc}[layer.kind]
-    read(r, layer)
-
-
-def _split(r: DlibReader, params: np.ndarray, *shapes) -> list[np.ndarray]:
-    flat, out, start = params.reshape(-1), [], 0
-    for shape in shapes:
-        size = int(np.prod(shape))
-        out.append(flat[start : start + size].reshape(shape))
-        start += size
-    if start != flat.size:
-        raise r.fail(f"parameter count {flat.size} does not match shapes {shapes}")
-    return out
-
-
-def _read_con(r: DlibReader, layer: Layer) -> None:
-    filters, size, stride = layer.args
-    r.expect("con_4")
-    params = r.tensor()
-    geometry = [r.int() for _ in range(7)]  # filters, nr, nc, stride y/x, padding y/x
-    expected = [filters, size, size, stride, stride, *(2 * [size // 2 if stride == 1 else 0])]
-    if geometry != expected:
-        raise r.fail(f"con geometry {geometry} is not {expected}")
-    shape_w, shape_b = r.alias_tensor(), r.alias_tensor()
-    r.floats(4)  # learning-rate and weight-decay multipliers
-    kernel, bias = _split(r, params, shape_w, shape_b)
-    # dlib: (out, in, kh, kw) cross-correlation; Keras: (kh, kw, in, out).
-    layer.weights = {"kernel": kernel.transpose(2, 3, 1, 0), "bias": bias.reshape(-1)}
-
-
-def _read_affine(r: DlibReader, layer: Layer) -> None:
-    r.expect("affine_")
-    params = r.tensor()
-    gamma, beta = _split(r, params, r.alias_tensor(), r.alias_tensor())
-    if r.int() != 0:  # layer_mode: 0 CONV_MODE, 1 FC_MODE
-        raise r.fail("affine layer is not in CONV_MODE")
-    layer.weights = {"gamma": gamma.reshape(-1), "beta": beta.reshape(-1)}
-
-
-def _read_relu(r: DlibReader, layer: Layer) -> None:
-    r.expect("relu_")
-
-
-def _read_pool(r: DlibReader, layer: Layer) -> None:
-    size, stride = layer.args
-    r.expect("max_pool_2" if layer.kind == "max_pool" else "avg_pool_2")
-    geometry = [r.int() for _ in range(6)]  # nr, nc, stride y/x, padding y/x
-    if geometry != [size, size, stride, stride, 0, 0]:
-        raise r.fail(f"{layer.kind} geometry {geometry} is not {[size, size, stride, stride, 0, 0]}")
-
-
-def _read_add_prev(r: DlibReader, layer: Layer) -> None:
-    r.expect("add_prev_")
-
-
-def _read_fc(r: DlibReader, layer: Layer) -> None:
-    (outputs,) = layer.args
-    r.expect("fc_2")
-    n_out, n_in = r.int(), r.int()
-    if n_out != outputs:
-        raise r.fail(f"fc has {n_out} outputs, expected {outputs}")
-    params = r.tensor()
-    (weights,) = _split(r, params, r.alias_tensor())
-    r.alias_tensor()  # biases: empty with FC_NO_BIAS
-    if r.int() != 1:  # fc_bias_mode FC_NO_BIAS
-        raise r.fail("fc layer has a bias; expected fc_no_bias")
-    r.floats(4)
-    layer.weights = {"kernel": weights.reshape(n_in, n_out)}
