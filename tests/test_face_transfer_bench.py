@@ -87,9 +87,11 @@ def fake_results():
                    "train_seconds": 0.0},
         "fine_tune_1e-05": {"method": "lr 1e-5", "metrics": {**metrics, "verify_eer": 0.003},
                             "calibration_eer": 0.0, "calibration_gap": 0.09, "epochs": 4,
+                            "threshold": 0.6,
                             "selected_epoch": 2, "train_seconds": 9.0},
         "fine_tune_0.0001": {"method": "lr 1e-4", "metrics": {**metrics, "verify_eer": 0.001},
-                             "calibration_eer": 0.0, "calibration_gap": 0.05, "epochs": 4,
+                             "calibration_eer": 0.0, "calibration_gap": 0.1, "epochs": 4,
+                             "threshold": 1.5,
                              "selected_epoch": 4, "train_seconds": 9.0},
     }
     return {"closed_set": {"frozen_knn": row, "scratch": {**row, "top1": None,
@@ -98,7 +100,8 @@ def fake_results():
 
 
 def test_best_fine_tune_is_picked_on_calibration_people_only():
-    # lr 1e-4 has the better unseen EER but the smaller calibration gap
+    # lr 1e-4 has the better unseen EER and the larger gap, but not relative to
+    # its threshold
     assert ft.best_fine_tune(fake_results()["unseen"]) == "fine_tune_1e-05"
     assert ft.best_fine_tune({"frozen": {}}) is None
 
