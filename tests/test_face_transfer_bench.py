@@ -83,7 +83,7 @@ def fake_results():
     metrics = dict.fromkeys(ft.UNSEEN_KEYS, 0.5)
     unseen = {
         "frozen": {"method": "frozen", "metrics": {**metrics, "verify_eer": 0.0044},
-                   "calibration_eer": 0.0, "calibration_gap": 0.08, "epochs": 0,
+                   "calibration_eer": 0.0, "calibration_gap": 0.08, "threshold": 0.6, "epochs": 0,
                    "train_seconds": 0.0},
         "fine_tune_1e-05": {"method": "lr 1e-5", "metrics": {**metrics, "verify_eer": 0.003},
                             "calibration_eer": 0.0, "calibration_gap": 0.09, "epochs": 4,
