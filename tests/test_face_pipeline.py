@@ -49,13 +49,15 @@ def scene(orl, seed, person=None, k=0, **kwargs):
     return face_scene(faces, labels, np.random.default_rng(seed), pool=pool, **kwargs)
 
 
-# Every CLI test runs with TensorFlow blocked from import: the photo path is ONNX only.
-NO_TENSORFLOW = ("import sys; sys.modules['tensorflow'] = None; from zoo.cli import main; "
+# Every CLI test runs with TensorFlow (and dlib) blocked from import: the photo path is
+# NumPy + onnxruntime only.
+NO_TENSORFLOW = ("import sys; sys.modules['tensorflow'] = sys.modules['dlib'] = None; "
+                 "from zoo.cli import main; "
                  "sys.exit(main(sys.argv[1:]))")
 
 
 def zoo_cli(env, *args):
-    """`zoo ARGS...` in a subprocess where `import tensorflow` fails."""
+    """`zoo ARGS...` in a subprocess where `import tensorflow` and `import dlib` fail."""
     return subprocess.run([sys.executable, "-c", NO_TENSORFLOW, *map(str, args)],
                           capture_output=True, text=True, timeout=300, env=env)
 
