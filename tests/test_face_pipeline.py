@@ -232,3 +232,11 @@ def test_cli_gallery_from_photos_and_face_identify(home, photos, tmp_path):
     named = {l.split()[0]: l.split()[1] for l in every.stdout.splitlines() if not l.startswith(" ")}
     assert sorted(named) == [f"{photos['pair']}[0]", f"{photos['pair']}[1]"]
     assert sorted(named.values()) == ["s3", "s7"]
+
+
+def test_min_face_detects_on_a_downscaled_photo_and_maps_boxes_back(home, orl):
+    s = scene(orl, 8, count=2, shape=(300, 400), scale=(1.3, 1.6))
+    fast = FacePipeline(embedder=None, detector=str(home["detector"]), min_face=100)
+    assert match_counts([f.box for f in fast.detect(s.image)], s.boxes) == (2, 0)
+    with pytest.raises(ValueError, match="min_face"):
+        FacePipeline(embedder=None, detector=str(home["detector"]), min_face=40)
