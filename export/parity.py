@@ -31,7 +31,7 @@ import onnxruntime
 
 from export.savedmodel import load_savedmodel_signatures
 from export.signatures import input_specs, keras_input_names
-from zoo.models.graphs import extra_names, graph_model, output_names
+from zoo.models.graphs import concrete_shape, extra_names, graph_model, output_names
 
 DEFAULT_ATOL = 1e-5
 MAX_INDEX_MISMATCH = 1e-4
@@ -383,13 +383,7 @@ def _random_inputs(model, graph, batch, rng):
     for spec in input_specs(model, graph):
         if spec.name in extras:
             continue
-        dims = spec.shape[1:]
-        if any(d is None for d in dims):
-            raise ValueError(
-                f"Random inputs need a fixed input shape; build the model with "
-                f"one or pass real `inputs`. Received: {spec.name} shape={tuple(spec.shape)}"
-            )
-        shape = (batch, *dims)
+        shape = (batch, *concrete_shape(spec.shape[1:]))  # dynamic H, W: DYNAMIC_SIDE
         x = rng.standard_normal(shape) if spec.name == "code" else rng.uniform(0.0, 1.0, shape)
         feed[spec.name] = x.astype(np.float32)
     if extras:

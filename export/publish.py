@@ -159,6 +159,10 @@ def real_inputs(spec, model, batch=REAL_BATCH) -> dict:
     """
     from training.datasets import sample_images
 
+    if spec.graphs == ("score_map",):
+        from training.datasets.face_scenes import detector_tiles
+
+        return {"score_map": {"image": detector_tiles(2)}}
     if spec.preprocess.get("align"):  # a model of aligned chips: real faces, aligned
         from zoo.faces.align import align_faces
 

@@ -11,11 +11,14 @@ from zoo import backend  # noqa: F401
 
 import keras
 
+from zoo.models.graphs import concrete_shape
+
 
 def random_inputs(model, n, seed=0):
     """A dict of uniform [0, 1) float32 inputs keyed by the model's input names."""
     rng = np.random.default_rng(seed)
-    return {t.name: rng.random((n, *t.shape[1:])).astype("float32") for t in model.inputs}
+    return {t.name: rng.random((n, *concrete_shape(t.shape[1:]))).astype("float32")
+            for t in model.inputs}
 
 
 def random_batch(spec, model, n=8, seed=0):
@@ -28,6 +31,8 @@ def random_batch(spec, model, n=8, seed=0):
         y = (np.arange(n) % 2).astype("float32")
     elif spec.task == "embedding":
         y = np.arange(n) % 2
+    elif spec.task == "detection":  # an all-background score map
+        y = np.zeros_like(np.asarray(model(x["image"], training=False)))
     else:  # reconstruction, generative: the input is the target
         y = next(iter(x.values()))
     return x, y

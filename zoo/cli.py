@@ -104,6 +104,26 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.set_defaults(func=cmd_pull)
 
+    p = sub.add_parser("face", help="faces in photos: detect, verify, identify (ONNX only)")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    a = actions.add_parser("detect", help="print each face's box, confidence and landmarks")
+    a.add_argument("images", nargs="+", type=Path, help="photo files (PNG, JPEG, ...)")
+    a.add_argument("--out", type=Path, help="write a PNG overlay per photo into this folder")
+    _upsample_option(a)
+    a.set_defaults(func=_face("cmd_detect"))
+    a = actions.add_parser("verify", help="1:1 on the largest face of two photos")
+    a.add_argument("image_a", type=Path)
+    a.add_argument("image_b", type=Path)
+    a.add_argument("--model", default="face_resnet", help="the embedding model (default: face_resnet)")
+    _upsample_option(a)
+    a.set_defaults(func=_face("cmd_verify"))
+    a = actions.add_parser("identify", help="name the person of each face in photos (1:N)")
+    a.add_argument("--gallery", type=Path, required=True, help="a face_resnet gallery folder")
+    a.add_argument("--top-k", type=int, default=1, help="candidates shown per face")
+    a.add_argument("--all", action="store_true", help="every face of each photo, largest first")
+    a.add_argument("images", nargs="+", type=Path, help="photo files")
+    a.set_defaults(func=_face("cmd_identify"))
+
     p = sub.add_parser("gallery", help="enroll people and identify images (1:N, open set)")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     for action, text in (("enroll", "embed images and add them to a person"),
@@ -125,10 +145,41 @@ def _parser() -> argparse.ArgumentParser:
         if action in ("enroll", "identify"):
             a.add_argument("--resize", action="store_true",
                            help="resize images to the model's input size (when its card allows)")
+            a.add_argument("--all", action="store_true",
+                           help="photos for a face model: every face, largest first (PATH[i])")
+            a.add_argument("--framed", action="store_true",
+                           help="image files for a face model are framed faces (ORL-style): "
+                                "skip the face detector")
             a.add_argument("images", nargs="+", type=Path,
-                           help=".npy arrays (H,W) or (N,H,W), or image files")
+                           help=".npy arrays (H,W) or (N,H,W), or image files (photos, for a "
+                                "model whose card aligns faces: each is run through the detector)")
         a.set_defaults(func=cmd_gallery)
     return parser
+
+
+def _upsample_option(parser):
+    parser.add_argument("--upsample", default="auto", type=_upsample,
+                        help="0 finds faces of 80x80 px and up, 1 of 40x40 (4x slower); "
+                             "auto (default) tries 1 when 0 finds none")
+
+
+def _upsample(text):
+    """argparse type: "auto", 0, 1 or 2."""
+    if text == "auto":
+        return text
+    if text in ("0", "1", "2"):
+        return int(text)
+    raise argparse.ArgumentTypeError(f"must be auto, 0, 1 or 2. Received: {text!r}")
+
+
+def _face(name):
+    """A command of `zoo.faces.commands`, imported when it runs."""
+    def run(args):
+        from zoo.faces import commands
+
+        return getattr(commands, name)(args)
+
+    return run
 
 
 def _non_negative_int(text) -> int:
@@ -275,15 +326,30 @@ def cmd_gallery(args):
                              "one. Received: --model=None")
         else:
             gallery = Gallery.from_model(args.model, resize=args.resize)
-        batches = [read_images(path) for path in args.images]
+        photos, arrays = _split_photos(gallery, args)
+        batches = [read_images(path) for path in arrays]
         added = sum(gallery.enroll(args.person, images) for images in batches)
-        gallery.save(folder)
+        run = None
+        if photos:
+            from zoo.faces.commands import enroll_photos
+
+            faces, run = enroll_photos(gallery, args.person, photos, args.all)
+            added += faces
+        gallery.save(folder)  # what was enrolled is kept even when a photo was skipped
         print(f"enrolled {added} image(s) of {args.person}; "
               f"{len(gallery)} people, {gallery.num_images} images in {folder}")
+        if run is not None:
+            run.fail_if_skipped()
     elif args.action == "identify":
         gallery = Gallery.load(folder, load_model=True, resize=args.resize,
                                faiss_above=args.faiss_above)
-        for path in args.images:
+        photos, arrays = _split_photos(gallery, args)
+        run = None
+        if photos:
+            from zoo.faces.commands import identify_photos
+
+            run = identify_photos(gallery, photos, args.all, args.top_k, UNKNOWN)
+        for path in arrays:
             images = read_images(path)
             matches = gallery.identify(images, top_k=args.top_k)
             for i, match in enumerate(matches):
@@ -293,6 +359,8 @@ def cmd_gallery(args):
                 shown = match.candidates[1:] if match.person != UNKNOWN else match.candidates
                 for person, score in shown:
                     print(f"  {person} {score:.4f}")
+        if run is not None:
+            run.fail_if_skipped()
     elif args.action == "list":
         for person, count in Gallery.load(folder).people():
             print(f"{person} {count}")
@@ -301,6 +369,17 @@ def cmd_gallery(args):
         removed = gallery.remove(args.person)
         gallery.save(folder)
         print(f"removed {args.person} ({removed} image(s)); {len(gallery)} people left")
+
+
+def _split_photos(gallery, args):
+    """(photo files, other inputs) of `args.images`: image files are photos when the
+    gallery's model aligns faces (its card's `align` step) and --framed is not given."""
+    from zoo.faces.commands import takes_photos
+
+    if args.framed or not takes_photos(gallery):
+        return [], list(args.images)
+    photos = [p for p in args.images if p.suffix.lower() != ".npy"]
+    return photos, [p for p in args.images if p.suffix.lower() == ".npy"]
 
 
 if __name__ == "__main__":

@@ -19,9 +19,10 @@ TASKS = (
     "classification",
     "reconstruction",
     "generative",
+    "detection",
 )
 GRAPHS = ("embed", "embed_query", "verify", "classify", "identify", "encode", "decode",
-          "reconstruct")
+          "reconstruct", "score_map")
 
 
 @dataclasses.dataclass(frozen=True)

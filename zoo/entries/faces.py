@@ -100,3 +100,22 @@ _resnet_entry(
     summary="face_resnet + Dense(64) + softmax over s31-s40, the top layers fine-tuned.",
     graph="classify", defaults=_RESNET_CLASSIFIER, trained=True,
 )
+
+# dlib's MMOD CNN face detector: fully convolutional, so one score_map graph takes any
+# height and width (zoo.faces.detector tiles the image pyramid and decodes the map).
+entry(
+    name="face_detector", builder="zoo.models.face_detector:build_face_detector",
+    task="detection",
+    covers="Face detection before alignment: dlib's MMOD CNN face detector "
+    "(mmod_human_face_detector.dat), ported to Keras 3 and ONNX",
+    summary="dlib's MMOD CNN face detector (Keras port): tiled image pyramid -> score map "
+    "of 80x80 windows; NumPy pyramid, decoding and NMS in zoo.faces.detector.",
+    input_shape=(None, None, 3), graphs=("score_map",), dataset="orl_faces",
+    preprocess={"source": "uint8 photo, grey or RGB; zoo.faces.detector upsamples it, tiles "
+                          "its image pyramid (downscale 5/6) and decodes the score map",
+                "resize": None, "scale": 1.0 / 255.0, "channels": 3,
+                "detector": {"window": [80, 80], "pyramid_downscale": [5, 6],
+                             "threshold": 0.0}},
+    defaults={"weights": "dlib"}, tiny={"weights": "none"},
+    recipe="training.recipes.face_detector",
+)

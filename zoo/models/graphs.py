@@ -23,6 +23,8 @@ GRAPH_INPUTS = {
     "encode": ("image",),
     "decode": ("code",),
     "reconstruct": ("image",),
+    # A fully convolutional detector: height and width are dynamic too.
+    "score_map": ("image",),
 }
 GRAPH_OUTPUTS = {
     "embed": ("embedding",),
@@ -37,7 +39,22 @@ GRAPH_OUTPUTS = {
     "decode": ("image",),
     # ONNX forbids an output named like an input, so not "image".
     "reconstruct": ("reconstruction",),
+    # One score per detector window position, [N, h, w, 1] (zoo.faces.detector).
+    "score_map": ("score_map",),
 }
+# The side of random inputs for a graph whose height and width are dynamic: it
+# must hold one detector window (80x80 for face_detector).
+DYNAMIC_SIDE = 96
+
+
+def concrete_shape(shape, side=DYNAMIC_SIDE) -> tuple:
+    """`shape` (no batch dimension) with each dynamic (None) dimension set to `side`.
+
+    Args:
+        shape: a Keras input shape without its batch dimension, e.g. (None, None, 3).
+        side: the size given to dynamic dimensions.
+    """
+    return tuple(side if d is None else d for d in shape)
 
 
 def graph_model(model, graph):
