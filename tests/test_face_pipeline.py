@@ -6,7 +6,6 @@ and the photo path with TensorFlow blocked from import."""
 import os
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest

@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 
-from training.datasets import to_float
 from training.recipes import (
     face_embed,
     face_id_finetune,

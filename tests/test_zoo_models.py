@@ -33,6 +33,9 @@ def test_one_training_step_changes_weights_and_is_finite(tiny):
     if not model.trainable_weights:  # an enrollment model (face_id_knn): nothing trains
         assert_enrollment_changes_scores(model)
         return
+    if spec.task == "detection":  # dlib's MMOD detector is converted; its loss is not ported
+        assert model.optimizer is None and "no training" in spec.summary
+        return
     x, y = random_batch(spec, model)
     before = [np.array(w) for w in model.trainable_weights]
     loss = model.train_on_batch(x, y, return_dict=True)["loss"]
@@ -49,7 +52,8 @@ def assert_enrollment_changes_scores(model):
     head.enroll(model.get_layer("embed").predict(x, verbose=0), labels)
     after = model.predict(x, verbose=0)
     assert np.isfinite(after).all() and not np.allclose(before, after)
-    np.testing.assert_allclose(after[np.arange(len(x)), labels], 1.0, atol=1e-5)
+    itself = 0.0 if head.metric == "euclidean" else 1.0  # each face's own enrolled copy
+    np.testing.assert_allclose(after[np.arange(len(x)), labels], itself, atol=1e-4)
 
 
 def test_keras_round_trip(tiny, tmp_path):

@@ -109,7 +109,8 @@ entry(
     covers="Face detection before alignment: dlib's MMOD CNN face detector "
     "(mmod_human_face_detector.dat), ported to Keras 3 and ONNX",
     summary="dlib's MMOD CNN face detector (Keras port): tiled image pyramid -> score map "
-    "of 80x80 windows; NumPy pyramid, decoding and NMS in zoo.faces.detector.",
+    "of 80x80 windows; NumPy pyramid, decoding and NMS in zoo.faces.detector; converted, "
+    "no training here (dlib's MMOD loss is not ported).",
     input_shape=(None, None, 3), graphs=("score_map",), dataset="orl_faces",
     preprocess={"source": "uint8 photo, grey or RGB; zoo.faces.detector upsamples it, tiles "
                           "its image pyramid (downscale 5/6) and decodes the score map",
