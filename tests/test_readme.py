@@ -45,3 +45,26 @@ def test_face_resnet_walkthrough_runs_without_tensorflow(face_cache):
     strangers = " ".join(lines[5:10])
     assert strangers.count("unknown") == 20  # the card's 1:1 threshold lets 5 of 25 pass in 1:N
     assert lines[10:] == ["50", "25"]  # the stricter open-set threshold
+
+
+def test_photo_pipeline_block_runs_without_tensorflow(face_cache, tmp_path):
+    """The README's photo block, on a seeded scene with one face (photo.jpg) and
+    one with three (group.png)."""
+    from PIL import Image
+
+    from training.datasets.face_scenes import face_scenes
+
+    (one,) = face_scenes(1, seed=0, count=1, scale=(1.5, 1.5))
+    (group,) = face_scenes(1, seed=1, count=3, scale=(1.2, 1.6))
+    Image.fromarray(one.image).save(tmp_path / "photo.jpg", quality=95)
+    Image.fromarray(group.image).save(tmp_path / "group.png")
+    block = python_block("### From photos: detect, align, identify")
+    program = ("import sys\nsys.modules['tensorflow'] = None\n" + block
+               + "\nprint(len(face.embedding), len(everyone), face.box)\n")
+    result = subprocess.run([sys.executable, "-c", program], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=600,
+                            env={**os.environ, "ZOO_HOME": str(face_cache),
+                                 "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    dim, found, _ = result.stdout.split(maxsplit=2)
+    assert (int(dim), int(found)) == (128, len(group.boxes))
