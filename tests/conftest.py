@@ -36,3 +36,10 @@ def orl_faces():
 def omniglot():
     """{"background": (images, labels), "evaluation": (images, labels)}."""
     return {s: require_data(datasets.load_omniglot, s) for s in ("background", "evaluation")}
+
+
+@pytest.fixture(scope="session")
+def zoo_cache(tmp_path_factory):
+    """One ZOO_HOME for the session, so each derived artifact (face_resnet and the
+    entries built on it) is built once, not once per test (about 20 s each)."""
+    return tmp_path_factory.mktemp("zoo_cache")

@@ -47,26 +47,26 @@ def test_artifact_matches_registry_and_card(name):
 
 
 @pytest.mark.parametrize("name", PUBLISHED)
-def test_zoo_check_passes(name, tmp_path, monkeypatch):
+def test_zoo_check_passes(name, zoo_cache, monkeypatch):
     folder = SAVED / name
     if zoo.info(name).derived:  # only card, test_data and PNGs are published: build, then check
         from zoo import hub
 
-        monkeypatch.setenv("ZOO_HOME", str(tmp_path))
+        monkeypatch.setenv("ZOO_HOME", str(zoo_cache))
         folder = hub.pull(name)
     report = check_artifact(folder)
     assert report.ok, report.table()
 
 
 @pytest.mark.parametrize("name", PUBLISHED)
-def test_pretrained_keras_and_deployed_onnx_agree(name, tmp_path, monkeypatch):
+def test_pretrained_keras_and_deployed_onnx_agree(name, zoo_cache, monkeypatch):
     """zoo.load (hub, sha256, safe_mode) and zoo.runtime (ONNX only) give the
     same outputs on real images for every graph, within the card's atol."""
     from export.parity import reference_outputs
     from export.publish import real_inputs
     from zoo import runtime
 
-    monkeypatch.setenv("ZOO_HOME", str(tmp_path))
+    monkeypatch.setenv("ZOO_HOME", str(zoo_cache))
     monkeypatch.setenv("ZOO_WEIGHTS_URL", SAVED.as_uri())
     spec = zoo.info(name)
     model = zoo.load(name)

@@ -20,9 +20,9 @@ from PIL import Image  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    """A clean ZOO_HOME with face_resnet built (once) and face_detector pulled."""
-    folder = tmp_path_factory.mktemp("zoo_home")
+def home(zoo_cache):
+    """The session's ZOO_HOME with face_resnet built (once) and face_detector pulled."""
+    folder = zoo_cache
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ZOO_HOME", str(folder))
         resnet, detector = hub.pull("face_resnet"), hub.pull("face_detector")

@@ -19,17 +19,14 @@ def python_block(heading: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def face_cache(tmp_path_factory):
-    """A cache holding the built face_resnet (`zoo pull face_resnet`)."""
+def face_cache(zoo_cache):
+    """The session's cache, holding the built face_resnet (`zoo pull face_resnet`)."""
     from zoo import hub
 
-    home = tmp_path_factory.mktemp("cache")
-    os.environ["ZOO_HOME"] = str(home)
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ZOO_HOME", str(zoo_cache))
         hub.pull("face_resnet")
-    finally:
-        del os.environ["ZOO_HOME"]
-    return home
+    return zoo_cache
 
 
 def test_face_resnet_walkthrough_runs_without_tensorflow(face_cache):
