@@ -129,10 +129,12 @@ def test_verify_prints_score_and_decision_and_exits_0_both_ways(tmp_path):
     from zoo.hub import LOCAL_WEIGHTS_DIR
 
     card = json.loads((LOCAL_WEIGHTS_DIR / "face_verify" / "card.json").read_text())
+    rule = card["threshold"]  # face_verify: a euclidean distance, "less"
     for result, decision in ((same, "match"), (other, "no match")):
         score, rest = result.stdout.strip().split(" ", 1)
-        assert rest == f"{decision} (threshold {card['threshold']['value']:.4f}, greater)"
-        assert (float(score) >= card["threshold"]["value"]) == (decision == "match")
+        assert rest == f"{decision} (threshold {rule['value']:.4f}, {rule['direction']})"
+        passes = float(score) <= rule["value"] if rule["direction"] == "less" else float(score) >= rule["value"]
+        assert passes == (decision == "match")
     np.save(tmp_path / "many.npy", images[:3])
     many = zoo_cli("verify", "face_verify", tmp_path / "many.npy", tmp_path / "b.npy")
     assert many.returncode == 2 and "one image per file" in _one_line_error(many)
