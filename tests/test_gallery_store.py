@@ -285,3 +285,32 @@ def test_cli_list_person_export_npz_and_check(tmp_path):
         np.testing.assert_array_equal(data["embeddings"], Gallery.load(g)._rows["ann"])
     assert meta["model"]["name"] == "siamese_contrastive" and meta["dim"] == 64
     assert meta["weights_sha256"] and meta["preprocessing"] is not None
+
+
+# -- bounded memory -------------------------------------------------------------------------
+
+
+def test_runtime_embed_runs_a_large_batch_in_chunks(monkeypatch):
+    from zoo import runtime
+    from zoo.runtime import model as runtime_model
+
+    model = runtime.load(str(ARTIFACT))
+    images = np.random.default_rng(2).integers(0, 256, (23, 28, 28), np.uint8)
+    whole = model.embed(images)
+    calls = []
+    real_run = model.run
+    monkeypatch.setattr(runtime_model, "RUN_CHUNK", 5)
+    monkeypatch.setattr(model, "run", lambda graph, **x: calls.append(len(*x.values()))
+                        or real_run(graph, **x))
+    np.testing.assert_array_equal(model.embed(images), whole)
+    assert calls == [5, 5, 5, 5, 3]
+
+
+def test_a_loaded_gallery_searches_its_float32_matrix_without_a_copy(tmp_path):
+    small_gallery(tmp_path, people=4)
+    gallery = Gallery.load(tmp_path)
+    index = gallery._index()
+    assert index.groups.matrix.dtype == np.float32
+    assert all(np.shares_memory(index.groups.matrix, rows) for rows in gallery._rows.values())
+    gallery.enroll_embeddings("p9", np.ones((1, 6)))  # a change rebuilds the index
+    assert gallery._index().people[-1] == "p9"

@@ -367,9 +367,11 @@ class Gallery:
                                "Received: 0 people")
         if "index" not in self._cache:
             people = tuple(sorted(self._rows))
+            # A loaded gallery's rows are views of one float32 matrix: search it, no copy.
+            base = self._cache.get("matrix")
+            matrix = base if base is not None else np.concatenate([self._rows[p] for p in people])
             self._cache["index"] = _Index(people, search.Groups.build(
-                np.concatenate([self._rows[p] for p in people]),
-                [self._rows[p].shape[0] for p in people]))
+                matrix, [self._rows[p].shape[0] for p in people]))
         return self._cache["index"]
 
     # -- validation ---------------------------------------------------------
@@ -570,6 +572,8 @@ class Gallery:
             raise
         gallery.model = meta["model"]
         gallery._rows = _groups(labels, matrix) if rows else {}
+        if rows and labels:
+            gallery._cache["matrix"] = matrix  # cleared by any enroll or remove
         gallery._dim = meta["dim"] if (labels or not rows) else None
         gallery._store, gallery._partial = store, not rows
         return gallery
