@@ -196,9 +196,16 @@ class Store:
     # -- rows ----------------------------------------------------------------------
 
     def add(self, person, vectors, sources=None) -> int:
-        """Insert float32 rows [N, D] for `person` in one transaction."""
+        """Insert float32 rows [N, D] for `person` in one transaction.
+
+        `person` may also be a list of N names (a bulk load: one transaction
+        for many people; the caller checks the names)."""
         vectors = np.ascontiguousarray(vectors, dtype="<f4")
         n, dim = vectors.shape
+        people = [person] * n if isinstance(person, str) else list(person)
+        if len(people) != n:
+            raise ValueError(f"person must be a name or one name per row. Received: "
+                             f"{len(people)} names for {n} rows")
         sources = [None] * n if sources is None else list(sources)
         if len(sources) != n:
             raise ValueError(f"sources must have one entry per row. Received: {len(sources)} "
@@ -216,7 +223,7 @@ class Store:
                                  f"Received: shape={vectors.shape}")
             db.executemany(
                 "INSERT INTO embeddings (person, source, enrolled_at, vector) VALUES (?, ?, ?, ?)",
-                ((person, s, now, row.tobytes()) for row, s in zip(vectors, sources)))
+                ((p, s, now, row.tobytes()) for p, row, s in zip(people, vectors, sources)))
             db.execute("UPDATE meta SET generation = generation + 1")
         return n
 
