@@ -311,15 +311,19 @@ class Store:
                                 f"{str(self.path)!r}, embeddings row id={row_id} (person "
                                 f"{person!r}): vector has {size} bytes, not {4 * dim} "
                                 f"({dim} float32). Remove the person and enroll again.")
-                        matrix[at] = np.frombuffer(blob, "<f4")
-                        if not np.isfinite(matrix[at]).all():
-                            raise StoreError(
-                                f"{str(self.path)!r}, embeddings row id={row_id} (person "
-                                f"{person!r}): vector holds NaN or inf. Remove the person "
-                                f"and enroll again.")
                         labels.append(person)
                         sources.append((source, enrolled_at))
-                        at += 1
+                    block = matrix[at:at + len(batch)]
+                    block[:] = np.frombuffer(b"".join(r[4] for r in batch), "<f4").reshape(
+                        len(batch), dim)
+                    finite = np.isfinite(block).all(axis=1)
+                    if not finite.all():
+                        row_id, person = batch[int(np.flatnonzero(~finite)[0])][:2]
+                        raise StoreError(
+                            f"{str(self.path)!r}, embeddings row id={row_id} (person "
+                            f"{person!r}): vector holds NaN or inf. Remove the person "
+                            f"and enroll again.")
+                    at += len(batch)
                 if at != count:
                     raise StoreError(f"{str(self.path)!r} changed size while being read.")
         except sqlite3.DatabaseError as error:
