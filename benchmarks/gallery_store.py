@@ -11,8 +11,6 @@ cards; every figure is measured on this run.
 
 import argparse
 import json
-import os
-import resource
 import signal
 import subprocess
 import sys

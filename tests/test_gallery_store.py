@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
