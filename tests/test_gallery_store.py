@@ -312,3 +312,21 @@ def test_a_loaded_gallery_searches_its_float32_matrix_without_a_copy(tmp_path):
     assert all(np.shares_memory(index.groups.matrix, rows) for rows in gallery._rows.values())
     gallery.enroll_embeddings("p9", np.ones((1, 6)))  # a change rebuilds the index
     assert gallery._index().people[-1] == "p9"
+
+
+def test_enroll_many_goes_in_batches_with_progress(tmp_path):
+    small_gallery(tmp_path, people=1)
+    gallery = Gallery.load(tmp_path)
+    rng = np.random.default_rng(8)
+    names = [f"m{i % 7}" for i in range(50)]
+    vectors = rng.normal(size=(50, 6))
+    seen = []
+    assert gallery.enroll_many(names, vectors, batch=16, progress=lambda d, t: seen.append(d)) == 50
+    assert seen == [16, 32, 48, 50]
+    again = Gallery.load(tmp_path)
+    assert again.people() == gallery.people() == [("m0", 8)] + [(f"m{i}", 7) for i in range(1, 7)] \
+        + [("p0", 2)]
+    for person, _ in again.people():
+        np.testing.assert_allclose(again._rows[person], gallery._rows[person], atol=1e-6)
+    with pytest.raises(ValueError, match="not 'unknown'"):
+        gallery.enroll_many(["unknown"], vectors[:1])

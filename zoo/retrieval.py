@@ -238,6 +238,47 @@ class Gallery:
         self._cache.clear()
         return rows.shape[0]
 
+    def enroll_many(self, people, embeddings, *, batch=10_000, progress=None) -> int:
+        """Bulk enrolment: row i of `embeddings` [N, D] belongs to `people[i]`.
+
+        The rows go `batch` at a time (one transaction each for an attached
+        gallery), so memory holds one batch in float64 at most; a batch that
+        fails leaves the earlier ones enrolled.
+
+        Args:
+            people: N names (checked like `enroll`'s).
+            embeddings: [N, D] numbers.
+            batch: rows per step.
+            progress: a callable(done, total), or True for a line on stderr.
+        """
+        import sys
+
+        if len(people) != len(embeddings):
+            raise ValueError(f"people must have one name per row. Received: {len(people)} "
+                             f"names for {len(embeddings)} rows")
+        for person in dict.fromkeys(people):
+            _check_person(person)
+        if progress is True:
+            def progress(done, total):
+                print(f"\renrolled {done}/{total}", end="\n" if done == total else "",
+                      file=sys.stderr, flush=True)
+        total = len(people)
+        for start in range(0, total, batch):
+            names = list(people[start:start + batch])
+            rows = self._vectors(embeddings[start:start + batch], "embeddings")
+            if self._store is not None:
+                self._store.add(names, rows)  # one transaction per batch
+            order = sorted(range(len(names)), key=names.__getitem__)
+            for person in dict.fromkeys(names[i] for i in order):
+                mine = rows[[i for i in order if names[i] == person]]
+                old = self._rows.get(person)
+                self._rows[person] = mine if old is None else np.concatenate([old, mine])
+            self._dim = rows.shape[1]
+            self._cache.clear()
+            if progress:
+                progress(min(start + batch, total), total)
+        return total
+
     def remove(self, person) -> int:
         """Forget `person`; returns the number of images removed."""
         if self._partial:
