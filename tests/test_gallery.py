@@ -9,6 +9,7 @@ import importlib.util
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -277,19 +278,35 @@ def test_save_load_round_trip(tmp_path):
     assert (loaded.distance, loaded.direction, loaded.threshold) == ("euclidean", "less", 2.5)
     assert answers(loaded.identify_embeddings(queries, 3)) == \
         answers(gallery.identify_embeddings(queries, 3))
+    with sqlite3.connect(tmp_path / "g" / "gallery.db") as db:
+        assert db.execute("SELECT schema, dim FROM meta").fetchone() == (1, 5)
+        assert db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0] == gallery.num_images
+    assert not (tmp_path / "g" / "gallery.json").exists()
+
+    loaded.remove("p0")  # written at once, one transaction
+    assert Gallery.load(tmp_path / "g").people() == gallery.people()[1:]
+    loaded.save(tmp_path / "g")  # already written: nothing changes
+    assert Gallery.load(tmp_path / "g").people() == gallery.people()[1:]
+
+
+def test_json_format_round_trip(tmp_path):
+    gallery, _ = random_gallery("euclidean", seed=9, threshold=2.5)
+    gallery.save(tmp_path / "g", format="json")
     record = json.loads((tmp_path / "g" / "gallery.json").read_text())
     assert record["schema"] == 1 and len(record["labels"]) == gallery.num_images
     assert sorted(p.name for p in (tmp_path / "g").glob("embeddings-*.npy")) == \
         [record["embeddings"]["file"]]
-
+    loaded = Gallery.load(tmp_path / "g", migrate=False)
+    assert loaded.people() == gallery.people()
+    assert not (tmp_path / "g" / "gallery.db").exists()
     loaded.remove("p0")
-    loaded.save(tmp_path / "g")  # the old array file is replaced, not kept
+    loaded.save(tmp_path / "g", format="json")  # the old array file is replaced, not kept
     assert len(list((tmp_path / "g").glob("embeddings-*.npy"))) == 1
-    assert Gallery.load(tmp_path / "g").people() == gallery.people()[1:]
+    assert Gallery.load(tmp_path / "g", migrate=False).people() == gallery.people()[1:]
 
 
 def test_corrupt_array_is_detected(tmp_path):
-    random_gallery("cosine", seed=11)[0].save(tmp_path)
+    random_gallery("cosine", seed=11)[0].save(tmp_path, format="json")
     (array,) = tmp_path.glob("embeddings-*.npy")
     data = bytearray(array.read_bytes())
     data[-5] ^= 0xFF
@@ -302,7 +319,7 @@ def test_corrupt_array_is_detected(tmp_path):
 
 
 def test_truncated_or_bad_json_is_detected(tmp_path):
-    random_gallery("cosine", seed=12)[0].save(tmp_path)
+    random_gallery("cosine", seed=12)[0].save(tmp_path, format="json")
     path = tmp_path / "gallery.json"
     text = path.read_text()
     path.write_text(text[: len(text) // 2])
@@ -324,7 +341,7 @@ def test_truncated_or_bad_json_is_detected(tmp_path):
 
 def test_crash_between_array_and_json_keeps_the_previous_gallery(tmp_path, monkeypatch):
     gallery, _ = random_gallery("euclidean", seed=13, threshold=2.0)
-    gallery.save(tmp_path)
+    gallery.save(tmp_path, format="json")
     queries = np.random.default_rng(14).normal(size=(5, 5))
     before = answers(gallery.identify_embeddings(queries, 2))
 
@@ -339,17 +356,17 @@ def test_crash_between_array_and_json_keeps_the_previous_gallery(tmp_path, monke
 
     monkeypatch.setattr(os, "replace", crash_on_json)
     with pytest.raises(OSError, match="simulated"):
-        gallery.save(tmp_path)
+        gallery.save(tmp_path, format="json")
     monkeypatch.setattr(os, "replace", real_replace)
     assert len(list(tmp_path.glob("embeddings-*.npy"))) == 2  # the new array was written
 
-    previous = Gallery.load(tmp_path)
+    previous = Gallery.load(tmp_path, migrate=False)
     assert "newcomer" not in previous and "p1" in previous
     assert answers(previous.identify_embeddings(queries, 2)) == before
 
-    gallery.save(tmp_path)  # the next save completes and cleans up
+    gallery.save(tmp_path, format="json")  # the next save completes and cleans up
     assert len(list(tmp_path.glob("embeddings-*.npy"))) == 1
-    assert "newcomer" in Gallery.load(tmp_path)
+    assert "newcomer" in Gallery.load(tmp_path, migrate=False)
 
 
 def test_empty_gallery_saves_and_loads(tmp_path):
@@ -577,7 +594,7 @@ def test_cli_face_gallery_with_resize(tmp_path):
     refused = zoo_cli("gallery", "enroll", "--gallery", gallery, "--model", FACES,
                       "--person", "s31", tmp_path / "s31.npy")
     assert refused.returncode == 1 and "resize" in refused.stderr
-    assert not (gallery / "gallery.json").exists()
+    assert not (gallery / "gallery.json").exists() and not (gallery / "gallery.db").exists()
     result = zoo_cli("gallery", "enroll", "--gallery", gallery, "--model", FACES, "--resize",
                      "--person", "s31", tmp_path / "s31.npy")
     assert result.returncode == 0, result.stderr[-2000:]

@@ -129,13 +129,23 @@ def _parser() -> argparse.ArgumentParser:
     for action, text in (("enroll", "embed images and add them to a person"),
                          ("identify", "name the person in each image, or 'unknown'"),
                          ("list", "the enrolled people and their image counts"),
-                         ("remove", "forget a person")):
+                         ("remove", "forget a person"),
+                         ("migrate", "convert a gallery.json folder to gallery.db (SQLite)"),
+                         ("export", "write an interchange copy (npz)")):
         a = actions.add_parser(action, help=text)
         a.add_argument("--gallery", type=Path, required=True, help="the gallery folder")
+        a.add_argument("--check", action="store_true",
+                       help="first run PRAGMA integrity_check and the content checks on "
+                            "gallery.db (a line on stderr; exit 1 if it fails)")
         if action == "enroll":
             a.add_argument("--model", help="model NAME or artifact DIR (needed for a new gallery)")
         if action in ("enroll", "remove"):
             a.add_argument("--person", required=True)
+        if action == "list":
+            a.add_argument("--person", help="list this person's images (id, source file, time)")
+        if action == "export":
+            a.add_argument("--format", choices=["npz"], default="npz")
+            a.add_argument("--out", type=Path, required=True, help="the file to write (.npz)")
         if action == "identify":
             a.add_argument("--top-k", type=int, default=1, help="candidates shown per image")
             a.add_argument("--faiss-above", type=_non_negative_int, metavar="N",
@@ -309,10 +319,23 @@ def cmd_pull(args):
 
 
 def cmd_gallery(args):
-    """`zoo gallery enroll|identify|list|remove`; the folder records its model."""
-    from zoo.retrieval import UNKNOWN, Gallery, read_images
+    """`zoo gallery enroll|identify|list|remove|migrate|export`; the folder's
+    gallery.db records its model. Each enroll and remove is one transaction."""
+    import numpy as np
 
-    folder, exists = args.gallery, (args.gallery / "gallery.json").exists()
+    from zoo.retrieval import UNKNOWN, Gallery, migrate_gallery, read_images
+    from zoo.store import DB_NAME
+
+    folder = args.gallery
+    exists = (folder / DB_NAME).is_file() or (folder / "gallery.json").is_file()
+    if args.action == "migrate":
+        if not exists:
+            Gallery.load(folder)  # the "No gallery" error
+        converted = migrate_gallery(folder)
+        print(f"migrated {folder} to {DB_NAME}" if converted
+              else f"{folder} is already a {DB_NAME} gallery; nothing to do")
+    if args.check and exists:
+        _check_gallery(folder)
     if args.action == "enroll":
         if exists:
             from zoo import runtime
@@ -320,24 +343,32 @@ def cmd_gallery(args):
             # load() refuses a --model other than the one the gallery was built with.
             embedder = runtime.load(args.model) if args.model else None
             gallery = Gallery.load(folder, embedder, load_model=embedder is None,
-                                   resize=args.resize)
+                                   resize=args.resize, rows=False)
         elif args.model is None:
             raise ValueError(f"{folder} holds no gallery yet; pass --model NAME|DIR to create "
                              "one. Received: --model=None")
         else:
             gallery = Gallery.from_model(args.model, resize=args.resize)
         photos, arrays = _split_photos(gallery, args)
-        batches = [read_images(path) for path in arrays]
-        added = sum(gallery.enroll(args.person, images) for images in batches)
+        # Embed everything before touching the folder: a refused image creates nothing.
+        vectors, sources = [], []
+        for path in arrays:
+            embedded = gallery._embed(read_images(path))
+            vectors.append(embedded)
+            sources += [path.name] * len(embedded)
+        if gallery._store is None:
+            gallery._attach(folder)
+        added = gallery.enroll_embeddings(args.person, np.concatenate(vectors), sources) \
+            if vectors else 0  # one transaction for all the arrays
         run = None
         if photos:
             from zoo.faces.commands import enroll_photos
 
             faces, run = enroll_photos(gallery, args.person, photos, args.all)
-            added += faces
-        gallery.save(folder)  # what was enrolled is kept even when a photo was skipped
+            added += faces  # one transaction per photo: what was enrolled is kept
+        people = gallery._store.people()
         print(f"enrolled {added} image(s) of {args.person}; "
-              f"{len(gallery)} people, {gallery.num_images} images in {folder}")
+              f"{len(people)} people, {sum(n for _, n in people)} images in {folder}")
         if run is not None:
             run.fail_if_skipped()
     elif args.action == "identify":
@@ -362,13 +393,74 @@ def cmd_gallery(args):
         if run is not None:
             run.fail_if_skipped()
     elif args.action == "list":
-        for person, count in Gallery.load(folder).people():
-            print(f"{person} {count}")
-    else:
-        gallery = Gallery.load(folder)
-        removed = gallery.remove(args.person)
-        gallery.save(folder)
-        print(f"removed {args.person} ({removed} image(s)); {len(gallery)} people left")
+        gallery = Gallery.load(folder, rows=False)
+        if args.person is None:
+            for person, count in gallery._store.people():
+                print(f"{person} {count}")
+        else:
+            rows = gallery._store.rows(args.person)
+            if not rows:
+                _not_enrolled(gallery, args.person)
+            print(f"{args.person} {len(rows)}")
+            for row_id, source, enrolled_at in rows:
+                print(f"  {row_id} {source or '-'} {enrolled_at}")
+    elif args.action == "remove":
+        gallery = Gallery.load(folder, rows=False)
+        removed = gallery.remove(args.person)  # one transaction
+        print(f"removed {args.person} ({removed} image(s)); "
+              f"{len(gallery._store.people())} people left")
+    elif args.action == "export":
+        _export_npz(folder, args.out)
+        print(f"wrote {args.out}")
+
+
+def _not_enrolled(gallery, person):
+    from zoo.retrieval import UnknownPersonError
+    import difflib
+
+    names = [p for p, _ in gallery._store.people()]
+    close = difflib.get_close_matches(str(person), names, n=3)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    raise UnknownPersonError(f"{person!r} is not enrolled.{hint} Enrolled: {len(names)} people. "
+                             f"Received: --person={person!r}")
+
+
+def _check_gallery(folder):
+    """PRAGMA integrity_check and the content checks of gallery.db, or raise."""
+    from zoo.retrieval import UNKNOWN, GalleryError, migrate_gallery
+    from zoo.store import DB_NAME, Store
+
+    migrate_gallery(folder)
+    with Store(folder / DB_NAME) as store:
+        problems = store.integrity_check()
+        if problems:
+            raise GalleryError(f"{folder / DB_NAME} fails PRAGMA integrity_check: "
+                               f"{'; '.join(problems[:5])}. Restore it from a backup.")
+        _, labels, _, _ = store.load(reserved=(UNKNOWN,))
+    print(f"check ok: {folder / DB_NAME} (integrity_check ok, {len(labels)} embeddings "
+          f"finite, right width)", file=sys.stderr)
+
+
+def _export_npz(folder, out):
+    """embeddings float32 [M, D], person [M], source [M], enrolled_at [M], meta (JSON)."""
+    import io
+    import json
+
+    import numpy as np
+
+    from zoo.io import atomic_write_bytes
+    from zoo.retrieval import UNKNOWN, migrate_gallery
+    from zoo.store import DB_NAME, Store
+
+    migrate_gallery(folder)
+    with Store(folder / DB_NAME) as store:
+        meta, labels, matrix, rows = store.load(reserved=(UNKNOWN,))
+    buffer = io.BytesIO()
+    np.savez(buffer, embeddings=matrix, person=np.array(labels, dtype=str),
+             source=np.array([s or "" for s, _ in rows], dtype=str),
+             enrolled_at=np.array([t for _, t in rows], dtype=str),
+             meta=np.array(json.dumps(meta)))
+    atomic_write_bytes(Path(out), buffer.getvalue())
 
 
 def _split_photos(gallery, args):

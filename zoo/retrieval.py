@@ -5,6 +5,13 @@
     match = gallery.identify(probe_images)[0]   # Match(person, score, candidates)
     gallery.save("galleries/office")            # Gallery.load("galleries/office", load_model=True)
 
+A gallery folder holds `gallery.db`, a SQLite database (`zoo.store`). A
+gallery that was loaded from or saved to a folder writes each `enroll` and
+`remove` to it at once, in one transaction each, so several processes can
+enroll into one folder and nothing is lost. A folder in the older format
+(`gallery.json` + `embeddings-*.npy`) is converted once, on its first load
+or by `migrate_gallery`; its files are kept.
+
 Scores are in the units of the model card: the cosine similarity for
 `distance="cosine"` (higher = closer, threshold direction "greater") and the
 Euclidean distance for `distance="euclidean"` (lower = closer, direction
@@ -33,6 +40,8 @@ import difflib
 import hashlib
 import io
 import json
+import logging
+import os
 import re
 from collections import Counter
 from contextlib import contextmanager
@@ -42,18 +51,19 @@ import numpy as np
 
 from zoo import search
 from zoo.io import atomic_write_bytes, atomic_write_text, sha256_file
+from zoo.store import DB_NAME, GalleryError, Store
 
-__all__ = ["UNKNOWN", "Gallery", "GalleryError", "Match", "UnknownPersonError", "read_images"]
+__all__ = ["UNKNOWN", "Gallery", "GalleryError", "Match", "UnknownPersonError",
+           "migrate_gallery",
+           "read_images"]
+
+log = logging.getLogger("zoo.gallery")
 
 UNKNOWN = "unknown"
 SCHEMA = 1
 GALLERY_JSON = "gallery.json"
 DISTANCES = {"cosine": "greater", "euclidean": "less"}  # distance -> its score direction
 _ARRAY_NAME = re.compile(r"^embeddings-[0-9a-f]{12}\.npy$")
-
-
-class GalleryError(Exception):
-    """A gallery cannot be used as asked: empty, no embedder, bad or corrupt files."""
 
 
 class UnknownPersonError(GalleryError, LookupError):
@@ -140,6 +150,8 @@ class Gallery:
         self._rows = {}  # person -> [n, D] float32 (unit rows for cosine)
         self._dim = None
         self._cache = {}
+        self._store = None  # the zoo.store.Store this gallery writes through to
+        self._partial = False  # attached without reading its rows (the CLI's enroll)
 
     # -- construction -------------------------------------------------------
 
@@ -208,19 +220,80 @@ class Gallery:
         _check_person(person)
         return self.enroll_embeddings(person, self._embed(images))
 
-    def enroll_embeddings(self, person, embeddings) -> int:
-        """Add precomputed `embeddings` [N, D] (or one [D]) to `person`."""
+    def enroll_embeddings(self, person, embeddings, sources=None) -> int:
+        """Add precomputed `embeddings` [N, D] (or one [D]) to `person`.
+
+        Args:
+            sources: a file name per row (or one for all), kept in the store.
+        """
         _check_person(person)
         rows = self._vectors(embeddings, "embeddings")
+        if self._store is not None:
+            if sources is None or isinstance(sources, str):
+                sources = [sources] * rows.shape[0]
+            self._store.add(person, rows, sources)  # one transaction
         old = self._rows.get(person)
         self._rows[person] = rows if old is None else np.concatenate([old, rows])
         self._dim = rows.shape[1]
         self._cache.clear()
         return rows.shape[0]
 
+    def enroll_many(self, people, embeddings, *, batch=10_000, progress=None) -> int:
+        """Bulk enrolment: row i of `embeddings` [N, D] belongs to `people[i]`.
+
+        The rows go `batch` at a time (one transaction each for an attached
+        gallery), so memory holds one batch in float64 at most; a batch that
+        fails leaves the earlier ones enrolled.
+
+        Args:
+            people: N names (checked like `enroll`'s).
+            embeddings: [N, D] numbers.
+            batch: rows per step.
+            progress: a callable(done, total), or True for a line on stderr.
+        """
+        import sys
+
+        if len(people) != len(embeddings):
+            raise ValueError(f"people must have one name per row. Received: {len(people)} "
+                             f"names for {len(embeddings)} rows")
+        for person in dict.fromkeys(people):
+            _check_person(person)
+        if progress is True:
+            def progress(done, total):
+                print(f"\renrolled {done}/{total}", end="\n" if done == total else "",
+                      file=sys.stderr, flush=True)
+        total = len(people)
+        for start in range(0, total, batch):
+            names = list(people[start:start + batch])
+            rows = self._vectors(embeddings[start:start + batch], "embeddings")
+            if self._store is not None:
+                self._store.add(names, rows)  # one transaction per batch
+            order = sorted(range(len(names)), key=names.__getitem__)
+            for person in dict.fromkeys(names[i] for i in order):
+                mine = rows[[i for i in order if names[i] == person]]
+                old = self._rows.get(person)
+                self._rows[person] = mine if old is None else np.concatenate([old, mine])
+            self._dim = rows.shape[1]
+            self._cache.clear()
+            if progress:
+                progress(min(start + batch, total), total)
+        return total
+
     def remove(self, person) -> int:
         """Forget `person`; returns the number of images removed."""
+        if self._partial:
+            removed = self._store.remove(person)
+            if not removed:
+                names = [p for p, _ in self._store.people()]
+                close = difflib.get_close_matches(str(person), names, n=3)
+                hint = f" Did you mean: {', '.join(close)}?" if close else ""
+                raise UnknownPersonError(
+                    f"{person!r} is not enrolled.{hint} Enrolled: {_short_list(names)}. "
+                    f"Received: person={person!r}")
+            return removed
         rows = self._rows.pop(self._known(person))
+        if self._store is not None:
+            self._store.remove(person)  # one transaction
         if not self._rows:
             self._dim = None
         self._cache.clear()
@@ -335,9 +408,11 @@ class Gallery:
                                "Received: 0 people")
         if "index" not in self._cache:
             people = tuple(sorted(self._rows))
+            # A loaded gallery's rows are views of one float32 matrix: search it, no copy.
+            base = self._cache.get("matrix")
+            matrix = base if base is not None else np.concatenate([self._rows[p] for p in people])
             self._cache["index"] = _Index(people, search.Groups.build(
-                np.concatenate([self._rows[p] for p in people]),
-                [self._rows[p].shape[0] for p in people]))
+                matrix, [self._rows[p].shape[0] for p in people]))
         return self._cache["index"]
 
     # -- validation ---------------------------------------------------------
@@ -390,8 +465,63 @@ class Gallery:
 
     # -- persistence --------------------------------------------------------
 
-    def save(self, folder) -> Path:
+    def save(self, folder, format="sqlite") -> Path:
         """Write the gallery to `folder` (created if missing).
+
+        With format="sqlite" (the default) `folder/gallery.db` gets the
+        whole gallery in one transaction (its previous content is replaced),
+        and from then on this gallery writes each enroll and remove to it at
+        once. Saving into the folder it is already attached to only updates
+        the threshold: everything else is written already.
+
+        Args:
+            folder: the gallery folder.
+            format: "sqlite", or "json" for the older `gallery.json` + `.npy`
+                files (see `_save_json`).
+        """
+        if format == "json":
+            return self._save_json(folder)
+        if format != "sqlite":
+            raise ValueError(f"format must be 'sqlite' or 'json'. Received: format={format!r}")
+        folder = Path(folder)
+        path = folder / DB_NAME
+        if self._store is not None and self._store.path.resolve() == path.resolve():
+            self._store.set_threshold(self.threshold)
+            return folder
+        if self._partial:
+            raise GalleryError("This gallery was opened without its rows (for enrolling "
+                               "only), so it cannot be copied; load it fully first.")
+        store = Store(path, create=True)
+        store.replace(self._meta(), [(p, self._rows[p], None) for p in sorted(self._rows)])
+        if self._store is not None:
+            self._store.close()
+        self._store = store
+        return folder
+
+    def _meta(self) -> dict:
+        return {"model": self.model, "weights_sha256": _weights_sha256(self.embedder),
+                "preprocessing": _preprocessing(self.embedder), "distance": self.distance,
+                "direction": self.direction, "threshold": self.threshold, "dim": self._dim}
+
+    def _attach(self, folder):
+        """Write through to `folder/gallery.db` from now on, creating it with this
+        gallery's meta when missing (two creators race safely: the first meta
+        wins and the other is checked against it). Only for an empty gallery."""
+        assert not self._rows, "only an empty gallery attaches"
+        path = Path(folder) / DB_NAME
+        store = Store(path, create=True)
+        meta = store.init_meta(self._meta())
+        _check_meta(meta, self.embedder, path)
+        if meta["distance"] != self.distance:
+            raise GalleryError(f"{str(path)!r} uses distance {meta['distance']!r}, not "
+                               f"{self.distance!r}.")
+        self.threshold = meta["threshold"]
+        self._dim = meta["dim"]
+        self._store, self._partial = store, True
+        return self
+
+    def _save_json(self, folder) -> Path:
+        """Write the gallery in the older format (read by `load` and `migrate_gallery`).
 
         Files: `embeddings-<sha12>.npy` (float32 [M, D], rows grouped by
         person, sorted) and then `gallery.json`, which holds the array's
@@ -435,29 +565,68 @@ class Gallery:
 
     @classmethod
     def load(cls, folder, embedder=None, *, load_model=False, faiss_above=None,
-             resize=False) -> Gallery:
-        """Read a gallery written by `save`, checking every file.
+             resize=False, migrate=True, rows=True) -> Gallery:
+        """Read a gallery written by `save`, checking its content.
+
+        The gallery then writes each enroll and remove to the folder's
+        database at once (one transaction each).
 
         Args:
             folder: the gallery folder.
             embedder: an embedder for `enroll` / `identify` / `verify`; a
-                runtime model must be the one the gallery was built with.
+                runtime model must be the one the gallery was built with
+                (same card, weights and preprocessing).
             load_model: build the embedder from the recorded model instead.
             faiss_above: see `Gallery`.
             resize: see `Gallery`.
+            migrate: convert a folder in the older format (`gallery.json`)
+                to `gallery.db` (once; a line is logged). False reads it as
+                it is, and the gallery is not attached to any file.
+            rows: False skips reading the embeddings: the gallery can only
+                enroll and remove (written through), as `zoo gallery enroll`
+                does.
         """
+        folder = Path(folder)
+        path = folder / DB_NAME
+        if not path.is_file():
+            if not migrate:
+                return cls._load_json(folder, embedder, load_model=load_model,
+                                      faiss_above=faiss_above, resize=resize)
+            migrate_gallery(folder)
+        store = Store(path)
+        try:
+            if rows:
+                meta, labels, matrix, _ = store.load(reserved=(UNKNOWN,))
+            else:
+                meta, labels, matrix = store.meta(), [], None
+                if meta is None:
+                    raise GalleryError(f"{str(path)!r} has no meta row; it was never set up.")
+            if meta["distance"] not in DISTANCES or meta["direction"] != DISTANCES[meta["distance"]]:
+                raise GalleryError(f"{str(path)!r}: meta row has distance={meta['distance']!r}, "
+                                   f"direction={meta['direction']!r}.")
+            embedder = _model_embedder(meta["model"], embedder, load_model)
+            _check_meta(meta, embedder, path)
+            gallery = cls(embedder, distance=meta["distance"], threshold=meta["threshold"],
+                          faiss_above=faiss_above, resize=resize)
+        except BaseException:
+            store.close()
+            raise
+        gallery.model = meta["model"]
+        gallery._rows = _groups(labels, matrix) if rows else {}
+        if rows and labels:
+            gallery._cache["matrix"] = matrix  # cleared by any enroll or remove
+        gallery._dim = meta["dim"] if (labels or not rows) else None
+        gallery._store, gallery._partial = store, not rows
+        return gallery
+
+    @classmethod
+    def _load_json(cls, folder, embedder=None, *, load_model=False, faiss_above=None,
+                   resize=False) -> Gallery:
+        """Read a folder in the older format, checking every file."""
         folder = Path(folder)
         record = _read_record(folder)
         model = record["model"]
-        if load_model:
-            if embedder is not None or not model:
-                raise GalleryError(
-                    f"load_model=True needs a gallery that records its model and no embedder. "
-                    f"Received: model={model!r}, embedder={embedder!r}")
-            from zoo import runtime
-
-            source = model.get("source") or model["name"]
-            embedder = runtime.load(source if Path(source).is_dir() else model["name"])
+        embedder = _model_embedder(model, embedder, load_model)
         _check_same_model(model, _model_info(embedder), folder)
         gallery = cls(embedder, distance=record["distance"], threshold=record["threshold"],
                       faiss_above=faiss_above, resize=resize)
@@ -469,6 +638,118 @@ class Gallery:
         gallery._rows = {person: matrix[index] for person, index in rows.items()}
         gallery._dim = matrix.shape[1] if matrix.shape[0] else None
         return gallery
+
+
+def migrate_gallery(folder) -> bool:
+    """Convert a gallery folder in the older format (`gallery.json` + `.npy`) to
+    `gallery.db`, once: every file is checked first, the database is written
+    beside it and renamed into place, and the old files are kept.
+
+    Returns:
+        True if it converted, False if the folder already had `gallery.db`.
+    """
+    folder = Path(folder)
+    path = folder / DB_NAME
+    with _locked(folder) if folder.is_dir() else _no_lock():
+        if path.is_file():
+            return False
+        old = Gallery._load_json(folder)  # raises "No gallery" / a corrupt-file error
+        # _load_json checked the card sha256 only against a given embedder; keep the model.
+        temp = folder / f".{DB_NAME}.{os.getpid()}.tmp"
+        for leftover in (temp, Path(f"{temp}-wal"), Path(f"{temp}-shm")):
+            leftover.unlink(missing_ok=True)
+        store = Store(temp, create=True)
+        try:
+            meta = old._meta()
+            store.replace(meta, [(p, old._rows[p], None) for p in sorted(old._rows)])
+            store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            store.close()
+        check = Store(temp)
+        try:
+            _, labels, matrix, _ = check.load()
+        finally:
+            check.close()
+        if labels != [p for p in sorted(old._rows) for _ in range(old._rows[p].shape[0])] \
+                or not np.array_equal(matrix, np.concatenate(
+                    [old._rows[p] for p in sorted(old._rows)] or [matrix])):
+            raise GalleryError(f"Migrating {str(folder)!r} did not reproduce its embeddings; "
+                               "nothing was changed.")
+        os.replace(temp, path)
+    log.warning("migrated the gallery in %s from %s + .npy to %s (%d people, %d images); the "
+                "old files are kept and no longer read", folder, GALLERY_JSON, DB_NAME,
+                len(old), old.num_images)
+    return True
+
+
+@contextmanager
+def _no_lock():
+    yield
+
+
+def _groups(labels, matrix) -> dict:
+    """person -> a view of its run of rows (labels are sorted runs)."""
+    out, start = {}, 0
+    for i in range(1, len(labels) + 1):
+        if i == len(labels) or labels[i] != labels[start]:
+            out[labels[start]] = matrix[start:i]
+            start = i
+    return out
+
+
+def _model_embedder(model, embedder, load_model):
+    if not load_model:
+        return embedder
+    if embedder is not None or not model:
+        raise GalleryError(
+            f"load_model=True needs a gallery that records its model and no embedder. "
+            f"Received: model={model!r}, embedder={embedder!r}")
+    from zoo import runtime
+
+    source = model.get("source") or model["name"]
+    return runtime.load(source if Path(source).is_dir() else model["name"])
+
+
+def _weights_sha256(embedder):
+    """The sha256 of a runtime model's `embed` graph file, else None."""
+    card, folder = getattr(embedder, "card", None), getattr(embedder, "folder", None)
+    if not isinstance(card, dict) or folder is None:
+        return None
+    spec = (card.get("graphs") or {}).get("embed") or {}
+    name = spec.get("file")
+    if not name:
+        return None
+    known = ((card.get("files") or {}).get(name) or {}).get("sha256")
+    if known:
+        return known  # checked against the file when the runtime loaded it
+    path = Path(folder) / name
+    return sha256_file(path) if path.is_file() else None
+
+
+def _preprocessing(embedder):
+    card = getattr(embedder, "card", None)
+    if not isinstance(card, dict) or getattr(embedder, "folder", None) is None:
+        return None
+    return card.get("preprocess")
+
+
+def _check_meta(meta, embedder, path):
+    """Refuse an embedder other than the one `meta` records (card, weights, preprocessing)."""
+    _check_same_model(meta["model"], _model_info(embedder), path.parent)
+    actual = _weights_sha256(embedder)
+    if meta.get("weights_sha256") and actual and actual != meta["weights_sha256"]:
+        raise GalleryError(
+            f"The gallery in {str(path.parent)!r} was enrolled with embed weights sha256 "
+            f"{meta['weights_sha256'][:12]}, not this model's ({actual[:12]}); its embeddings "
+            f"do not compare. Use the same model, or enroll a new gallery (another --gallery "
+            f"DIR).")
+    pre = _preprocessing(embedder)
+    if meta.get("preprocessing") is not None and pre is not None and pre != meta["preprocessing"]:
+        raise GalleryError(
+            f"The gallery in {str(path.parent)!r} was enrolled with preprocessing "
+            f"{meta['preprocessing']!r}, not this model's {pre!r}; its embeddings do not "
+            f"compare. Use the model it was enrolled with, or enroll a new gallery (another "
+            f"--gallery DIR).")
 
 
 def read_images(path, channels=1) -> np.ndarray:

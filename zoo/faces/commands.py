@@ -161,7 +161,8 @@ def enroll_photos(gallery, person, paths, all_faces) -> tuple[int, PhotoRun]:
 
     run, added = photo_faces(pipeline, paths, all_faces), 0
     for _path, faces in run:
-        added += gallery.enroll_embeddings(person, np.stack([f.embedding for f in faces]))
+        added += gallery.enroll_embeddings(person, np.stack([f.embedding for f in faces]),
+                                           sources=Path(_path).name)
     return added, run
 
 

@@ -12,6 +12,7 @@ from zoo.runtime.card import ArtifactError, read_card, verified_bytes
 from zoo.runtime.preprocess import align_images, check_code, check_side_input, preprocess
 
 # numpy dtype of each ONNX input type the zoo's graphs use.
+RUN_CHUNK = 256  # images per onnxruntime call in embed / classify / ... of a large batch
 _DTYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64}
 
 
@@ -256,8 +257,18 @@ class RuntimeModel:
         (key, shape), = spec["inputs"].items()
         if self.card["preprocess"].get("align") and not aligned:
             images = self.align(images)
-        x = preprocess(images, self.card["preprocess"], shape, resize=resize, name="images")
-        return self.run(graph, **{key: x})
+        n = len(images) if isinstance(images, np.ndarray) and images.ndim >= 3 else 0
+        if n <= RUN_CHUNK:
+            x = preprocess(images, self.card["preprocess"], shape, resize=resize, name="images")
+            return self.run(graph, **{key: x})
+        # A large batch goes through preprocess and onnxruntime RUN_CHUNK images at a time, so
+        # peak memory is the outputs plus one chunk's activations, flat in the batch size.
+        parts = []
+        for start in range(0, n, RUN_CHUNK):
+            x = preprocess(images[start:start + RUN_CHUNK], self.card["preprocess"], shape,
+                           resize=resize, name="images")
+            parts.append(self.run(graph, **{key: x}))
+        return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
     def _graph(self, graph) -> dict:
         if graph not in self._sessions:
