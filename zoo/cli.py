@@ -301,7 +301,8 @@ def cmd_verify(args):
     pair = []
     for path in (args.image_a, args.image_b):
         image = read_images(path, channels=channels)
-        if image.ndim != (2 if channels == 1 else 3):
+        one = image.ndim == 2 or (image.ndim == 3 and channels > 1 and image.shape[-1] in (1, 3, 4))
+        if not one:
             raise UsageError(f"{str(path)!r} holds {image.shape} but verify takes one image per file; "
                              f"save one image per .npy. Received: shape={image.shape}")
         pair.append(image[None])
