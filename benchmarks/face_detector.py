@@ -10,6 +10,7 @@ count agreement, the IoU of matched boxes, the confidence differences and the ti
 per 640x480 image of each.
 """
 
+from training.datasets.face_scenes import box_iou
 from zoo import backend  # noqa: F401
 
 import time
@@ -60,16 +61,6 @@ def orl_scene(faces: np.ndarray, rng: np.random.Generator, shape=(480, 640), sca
         tint = rng.uniform(0.8, 1.1, size=3)
         scene = np.clip(scene[..., None] * tint, 0, 255).astype(np.uint8)
     return scene
-
-
-def box_iou(a, b) -> float:
-    """IoU of two inclusive (left, top, right, bottom) boxes."""
-    w = min(a[2], b[2]) - max(a[0], b[0]) + 1
-    h = min(a[3], b[3]) - max(a[1], b[1]) + 1
-    inner = max(w, 0) * max(h, 0)
-    area_a = (a[2] - a[0] + 1) * (a[3] - a[1] + 1)
-    area_b = (b[2] - b[0] + 1) * (b[3] - b[1] + 1)
-    return inner / (area_a + area_b - inner)
 
 
 def dlib_detections(detector, image, upsample):
