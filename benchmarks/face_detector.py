@@ -10,7 +10,6 @@ count agreement, the IoU of matched boxes, the confidence differences and the ti
 per 640x480 image of each.
 """
 
-from training.datasets.face_scenes import box_iou
 from zoo import backend  # noqa: F401
 
 import time
@@ -18,6 +17,7 @@ import time
 import numpy as np
 
 import dlib
+from training.datasets.face_scenes import box_iou
 from training.datasets.orl_faces import load_orl_faces
 from zoo.faces.assets import model_path
 from zoo.faces.detector import FaceDetector, onnx_score_fn
