@@ -34,7 +34,7 @@ def test_one_training_step_changes_weights_and_is_finite(tiny):
         assert_enrollment_changes_scores(model)
         return
     if spec.task == "detection":  # dlib's MMOD detector is converted; its loss is not ported
-        assert model.optimizer is None and "no training" in spec.summary
+        assert getattr(model, "optimizer", None) is None and "no training" in spec.summary
         return
     x, y = random_batch(spec, model)
     before = [np.array(w) for w in model.trainable_weights]
