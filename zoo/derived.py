@@ -17,7 +17,6 @@ on top of the package's weights.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import shutil
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.io import atomic_write_text, sha256_file
+from zoo.io import atomic_write_text, exclusive_lock, sha256_file
 
 STAMP = "derived.json"
 
@@ -133,12 +132,8 @@ def ensure_built(spec, folder) -> Path:
 @contextmanager
 def _lock(folder: Path):
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".build.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with exclusive_lock(folder / ".build.lock"):
+        yield
 
 
 def _build(spec, folder: Path) -> None:

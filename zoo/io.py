@@ -8,6 +8,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -66,3 +67,24 @@ def replace_dir(staging, out) -> Path:
     staging.rename(out)
     shutil.rmtree(old, ignore_errors=True)
     return out
+
+
+@contextmanager
+def exclusive_lock(path):
+    """Hold an exclusive `flock` on the file `path` (created if needed), where the
+    OS has flock; elsewhere, no lock.
+
+    Args:
+        path: the lock file, e.g. `folder / ".build.lock"`.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo import search
-from zoo.io import atomic_write_bytes, atomic_write_text, sha256_file
+from zoo.io import atomic_write_bytes, atomic_write_text, exclusive_lock, sha256_file
 from zoo.store import DB_NAME, GalleryError, Store
 
 __all__ = ["UNKNOWN", "Gallery", "GalleryError", "Match", "UnknownPersonError",
@@ -871,17 +871,8 @@ def _locked(folder):
 
     Two concurrent savers then never delete each other's current array;
     the last one wins."""
-    try:
-        import fcntl
-    except ImportError:
+    with exclusive_lock(folder / ".gallery.lock"):
         yield
-        return
-    with open(folder / ".gallery.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _corrupt(path, what):

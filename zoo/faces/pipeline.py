@@ -244,15 +244,8 @@ def _downscale(image, max_side, shrink=1.0) -> tuple[float, np.ndarray]:
     if scale >= 1.0:
         return 1.0, image
     size = (max(1, round(cols * scale)), max(1, round(rows * scale)))
-    try:
-        from PIL import Image
-    except ImportError:  # NumPy fallback
-        from zoo.faces.pyramid import resize_bilinear
+    from PIL import Image  # read_images needs Pillow too
 
-        grey = image.ndim == 2
-        out = resize_bilinear((image[..., None] if grey else image).astype(np.float32), size[1], size[0])
-        out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
-        return scale, out[..., 0] if grey else out
     return scale, np.asarray(Image.fromarray(image).resize(size, Image.BOX))
 
 
