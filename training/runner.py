@@ -148,7 +148,8 @@ def fit(model, train, *, epochs, run_dir, validation=None, seed=0, config=None,
         keras.callbacks.BackupAndRestore(str(backup_dir)),
         *callbacks,
         keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "best.keras"),
-                                        monitor=monitor, save_best_only=True),
+                                        monitor=monitor, save_best_only=True,
+                                        initial_value_threshold=_best_so_far(run_dir, monitor)),
         keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "last.keras")),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         nan_guard,
@@ -260,6 +261,19 @@ def _resume_epoch(backup_dir: Path) -> int:
     if not meta.exists():
         return 0
     return int(json.loads(meta.read_text())["epoch"])
+
+
+def _best_so_far(run_dir: Path, monitor: str):
+    # A resumed run's best checkpoint must beat the epochs before the resume too.
+    values = read_history(run_dir).get(monitor, [])
+    finite = [v for v in values if np.isfinite(v)]
+    return min(finite) if finite else None
+
+
+def best_checkpoint(run: RunResult) -> Path:
+    """The run's `checkpoints/best.keras`: the epoch with the lowest validation
+    loss (training loss without validation), over resumes too."""
+    return Path(run.run_dir) / "checkpoints" / "best.keras"
 
 
 def _truncate_history(path: Path, epochs: int):
