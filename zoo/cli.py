@@ -353,7 +353,11 @@ def cmd_gallery(args):
         photos, arrays = _split_photos(gallery, args)
         # Embed everything before touching the folder: a refused image creates nothing.
         vectors, sources = [], []
-        for path in arrays:
+        from tqdm import tqdm
+
+        # A bar on a terminal when there is more than one file to embed.
+        for path in tqdm(arrays, desc="embedding", unit="file", leave=False,
+                         disable=None if len(arrays) > 1 else True):
             embedded = gallery._embed(read_images(path))
             vectors.append(embedded)
             sources += [path.name] * len(embedded)
