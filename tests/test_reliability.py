@@ -311,7 +311,7 @@ def test_a_redirect_loop_is_one_clear_line(hostile, env):  # noqa: F811
 def test_a_bad_setting_is_one_line_naming_it_and_its_valid_values(env, monkeypatch,  # noqa: F811
                                                                    setting, value, says):
     monkeypatch.setenv(setting, value)
-    with pytest.raises(hub.HubError) as info:
+    with pytest.raises(hub.SettingError) as info:  # the CLI exits 2 for it
         hub.pull(sized_spec(), ["card.json"])
     message = str(info.value)
     assert says in message and f"{setting}={value!r}" in message and "\n" not in message
@@ -466,9 +466,20 @@ def test_the_table_of_exit_codes(tmp_path, capsys, monkeypatch):
         (("verify", "nope", image, image), 2),
         (("verify", ROOT / "saved_models" / "fmnist_cnn", image, image), 1),  # no verify graph
     ]
+
     codes = [(args, run_cli(*args)) for args, _ in table]
     assert codes == [(args, code) for args, code in table]
     capsys.readouterr()
+
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "cache"))
+    pulls = [({"ZOO_TIMEOUT": "inf"}, 2), ({"ZOO_WEIGHTS_URL": "http://[::1"}, 2),  # bad settings
+             ({"ZOO_WEIGHTS_URL": str(empty), "ZOO_TIMEOUT": "5"}, 1)]            # not at that mirror
+    for settings, code in pulls:
+        with monkeypatch.context() as patch:
+            for key, value in settings.items():
+                patch.setenv(key, value)
+            assert run_cli("pull", "vae") == code, settings
+    assert len(capsys.readouterr().err.splitlines()) == len(pulls)
 
     import training.recipes.fmnist_cnn as recipe
     from training.runner import ResumeMismatchError

@@ -50,10 +50,11 @@ def main(argv=None) -> int:
     except Exception as error:  # noqa: BLE001 -- one clean line per failure
         if os.environ.get("ZOO_DEBUG"):
             raise
+        from zoo.hub import SettingError
         from zoo.registry import UnknownModelError
 
-        usage = isinstance(error, (UnknownModelError, UsageError))
-        message = " ".join(str(error).split("\n")[0].split()) or type(error).__name__
+        usage = isinstance(error, (UnknownModelError, UsageError, SettingError))
+        message = " ".join(str(error).split()) or type(error).__name__  # one line, always
         print(f"zoo: error: {message}", file=sys.stderr)
         return EXIT_USAGE if usage else EXIT_FAILED
 

@@ -48,6 +48,7 @@ __all__ = [
     "HubError",
     "IntegrityError",
     "NotPublishedError",
+    "SettingError",
     "base_url",
     "cache_dir",
     "home",
@@ -58,6 +59,10 @@ __all__ = [
 
 class HubError(RuntimeError):
     """Base of every error raised while fetching or checking an artifact."""
+
+
+class SettingError(HubError):
+    """A setting (ZOO_TIMEOUT, ZOO_MIN_RATE, ZOO_WEIGHTS_URL, timeout=) is invalid."""
 
 
 class NotPublishedError(HubError):
@@ -111,11 +116,11 @@ def base_url(name: str) -> str:
             parts = urllib.parse.urlsplit(env)
             parts.port  # noqa: B018 -- raises ValueError on a bad port
         except ValueError as error:
-            raise HubError(f"ZOO_WEIGHTS_URL is not a valid URL ({error}). {valid} "
+            raise SettingError(f"ZOO_WEIGHTS_URL is not a valid URL ({error}). {valid} "
                            f"Received: ZOO_WEIGHTS_URL={env!r}") from None
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https", "file") or (scheme != "file" and not parts.hostname):
-            raise HubError(
+            raise SettingError(
                 "ZOO_WEIGHTS_URL must be an http://, https:// or file:// URL "
                 f"or a local folder. {valid} Received: ZOO_WEIGHTS_URL={env!r}"
             )
@@ -247,7 +252,7 @@ def _positive(raw, source, unit, default) -> float:
     except (TypeError, ValueError):
         value = -1.0
     if not (value > 0 and math.isfinite(value)):
-        raise HubError(
+        raise SettingError(
             f"{source} must be a positive, finite number of {unit} {default}. "
             f"Received: {source}={raw!r}"
         )
