@@ -526,7 +526,7 @@ def test_eval_and_export_of_another_models_run_say_so(tmp_path, capsys):
                         ("export", "fmnist_cnn", "--run-dir", run, "--out", tmp_path / "out")):
             assert run_cli(*command) == 2, command
             err = capsys.readouterr().err
-            assert f"is not a run of 'fmnist_cnn'" in err and len(err.splitlines()) == 1, err
+            assert "is not a run of 'fmnist_cnn'" in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "out").exists()
 
 

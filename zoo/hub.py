@@ -117,7 +117,7 @@ def base_url(name: str) -> str:
             parts.port  # noqa: B018 -- raises ValueError on a bad port
         except ValueError as error:
             raise SettingError(f"ZOO_WEIGHTS_URL is not a valid URL ({error}). {valid} "
-                           f"Received: ZOO_WEIGHTS_URL={env!r}") from None
+                               f"Received: ZOO_WEIGHTS_URL={env!r}") from None
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https", "file") or (scheme != "file" and not parts.hostname):
             raise SettingError(
@@ -139,8 +139,8 @@ def pull(spec_or_name, files: Iterable[str] | None = None, *,
     Args:
         spec_or_name: a `ModelSpec` or a registry name.
         files: names from `spec.weights` to fetch; None fetches all of them.
-        timeout: seconds per network operation; default env `ZOO_TIMEOUT`
-            or 30.
+        timeout: seconds per network wait, and the grace period before
+            the minimum rate applies; default env `ZOO_TIMEOUT` or 30.
         progress: show a progress bar; None shows one when stderr is a TTY.
 
     A *derived* entry (`spec.derived`) also gets its heavy files built once
@@ -408,7 +408,7 @@ def _stream(url, out, file, size, limits, progress) -> str:
                 if received > limit:
                     what = ("zoo/weights.json records" if size is not None else
                             "its Content-Length announces" if length is not None else
-                            f"a file of unknown size may have at most")
+                            "a file of unknown size may have at most")
                     raise DownloadError(
                         f"{url} sends at least {received} bytes for {file!r}, but {what} "
                         f"{limit} bytes; nothing past that was read and the file was "
