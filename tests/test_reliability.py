@@ -227,6 +227,28 @@ def test_sigterm_during_a_pull_leaves_no_part_file(hostile, env, tmp_path):  # n
     assert not list(env.rglob("*.part"))
 
 
+def test_sigterm_unwinds_any_cli_command_so_its_cleanup_runs(monkeypatch, capsys):
+    """What removes a killed export's staging folder and a gallery's temp files:
+    their `finally` blocks run, as for Ctrl-C."""
+    from zoo import cli
+
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        pytest.skip("the test runner handles SIGTERM itself")
+    cleaned = []
+
+    def command(args):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)
+        finally:
+            cleaned.append(True)
+
+    monkeypatch.setattr(cli, "cmd_list", command)
+    assert run_cli("list") == 128 + signal.SIGTERM and cleaned == [True]
+    assert "terminated by signal" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored afterwards
+
+
 def test_stale_temp_files_are_swept_on_the_next_start(served, env, tmp_path,  # noqa: F811
                                                       monkeypatch):
     from zoo.io import STALE_SECONDS, atomic_write_text
