@@ -397,10 +397,15 @@ def test_resume_refuses_another_configuration_and_restart_discards(tmp_path):
     _interrupt(run_dir, seed=0, config={"model": "fmnist_cnn", "quick": True})
     saved = (run_dir / "config.json").read_text()
     x, y = _data()
-    for seed, config, says in [(1, {"model": "fmnist_cnn", "quick": True}, "seed 0 -> 1"),
-                               (0, {"model": "fmnist_cnn", "quick": False}, "quick True -> False")]:
+    other = x.copy()
+    other[0, 0, 0, 0] += 1  # one pixel of another dataset
+    quick = {"model": "fmnist_cnn", "quick": True}
+    for seed, data, config, says in [
+            (1, x, quick, "seed 0 -> 1"),
+            (0, x, {"model": "fmnist_cnn", "quick": False}, "quick True -> False"),
+            (0, other, quick, "data_sha256 ")]:
         with pytest.raises(ResumeMismatchError) as info:
-            fit(_model(), array_epochs(x, y, 16, seed=seed), epochs=3, run_dir=run_dir,
+            fit(_model(), array_epochs(data, y, 16, seed=seed), epochs=3, run_dir=run_dir,
                 seed=seed, config=config, verbose=0)
         message = str(info.value)
         assert says in message and "--run-dir" in message and "--restart" in message

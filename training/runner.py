@@ -48,10 +48,13 @@ class EpochData:
     Args:
         make: epoch index -> one epoch of batches.
         steps_per_epoch: the number of batches `make` yields per epoch.
+        fingerprint: the sha256 of the training data, when known; `fit`
+            records it in config.json and resumes only on the same data.
     """
 
     make: Callable[[int], tf.data.Dataset]
     steps_per_epoch: int
+    fingerprint: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,7 +96,20 @@ def array_epochs(x, y, batch_size, seed=0, drop_remainder=False) -> EpochData:
         )
 
     steps = n // batch_size if drop_remainder else -(-n // batch_size)
-    return EpochData(make, steps)
+    return EpochData(make, steps, data_fingerprint((x, y)))
+
+
+def data_fingerprint(arrays) -> str:
+    """sha256 over the dtype, shape and bytes of every array in a nest (about
+    40 ms for Fashion-MNIST): the dataset identity a resume must match."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for a in tf.nest.flatten(arrays):
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.dtype.str}{a.shape}".encode())
+        digest.update(memoryview(a).cast("B"))
+    return digest.hexdigest()
 
 
 def fit(model, train, *, epochs, run_dir, validation=None, seed=0, config=None,
@@ -142,7 +158,8 @@ def fit(model, train, *, epochs, run_dir, validation=None, seed=0, config=None,
     tf.config.experimental.enable_op_determinism()
 
     start = _resume_epoch(backup_dir)
-    settings = json.loads(json.dumps({"seed": seed, "epochs": epochs, **(config or {})},
+    data = {"data_sha256": train.fingerprint} if getattr(train, "fingerprint", None) else {}
+    settings = json.loads(json.dumps({"seed": seed, "epochs": epochs, **data, **(config or {})},
                                      default=str))
     if start:  # resume only the very same run; checked before anything is written
         _check_same_config(run_dir, settings, start)
