@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -28,6 +29,13 @@ class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; training was stopped."""
 
 
+class ResumeMismatchError(ValueError):
+    """The run folder holds an interrupted run of another configuration."""
+
+# Settings that may change between an interrupted run and its resume.
+RESUMABLE_CHANGES = ("epochs",)
+
+
 @dataclasses.dataclass(frozen=True)
 class EpochData:
     """A reproducible stream of epochs.
@@ -40,10 +48,13 @@ class EpochData:
     Args:
         make: epoch index -> one epoch of batches.
         steps_per_epoch: the number of batches `make` yields per epoch.
+        fingerprint: the sha256 of the training data, when known; `fit`
+            records it in config.json and resumes only on the same data.
     """
 
     make: Callable[[int], tf.data.Dataset]
     steps_per_epoch: int
+    fingerprint: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +96,20 @@ def array_epochs(x, y, batch_size, seed=0, drop_remainder=False) -> EpochData:
         )
 
     steps = n // batch_size if drop_remainder else -(-n // batch_size)
-    return EpochData(make, steps)
+    return EpochData(make, steps, data_fingerprint((x, y)))
+
+
+def data_fingerprint(arrays) -> str:
+    """sha256 over the dtype, shape and bytes of every array in a nest (about
+    40 ms for Fashion-MNIST): the dataset identity a resume must match."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for a in tf.nest.flatten(arrays):
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.dtype.str}{a.shape}".encode())
+        digest.update(memoryview(a).cast("B"))
+    return digest.hexdigest()
 
 
 def fit(model, train, *, epochs, run_dir, validation=None, seed=0, config=None,
@@ -134,18 +158,23 @@ def fit(model, train, *, epochs, run_dir, validation=None, seed=0, config=None,
     tf.config.experimental.enable_op_determinism()
 
     start = _resume_epoch(backup_dir)
+    data = {"data_sha256": train.fingerprint} if getattr(train, "fingerprint", None) else {}
+    settings = json.loads(json.dumps({"seed": seed, "epochs": epochs, **data, **(config or {})},
+                                     default=str))
+    if start:  # resume only the very same run; checked before anything is written
+        _check_same_config(run_dir, settings, start)
     _truncate_history(run_dir / "history.csv", start)
-    atomic_write_text(run_dir / "config.json",
-                      json.dumps({"seed": seed, "epochs": epochs, **(config or {})},
-                                 indent=2, default=str))
+    atomic_write_text(run_dir / "config.json", json.dumps(settings, indent=2))
 
     nan_guard = NanGuard()
     timer = EpochTimer(run_dir / "timings.json", start)
     monitor = "val_loss" if validation is not None else "loss"
     # The extra callbacks run before the checkpoints and the history log, so
     # a metric they add to the epoch logs is recorded (and can be monitored).
+    # The backup runs last at each epoch end: when it says "N epochs done", history.csv,
+    # timings.json and the checkpoints already hold epoch N (a kill in between is
+    # undone by `_truncate_history` and `EpochTimer`, which keep the backup's epochs).
     all_callbacks = [
-        keras.callbacks.BackupAndRestore(str(backup_dir)),
         *callbacks,
         keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "best.keras"),
                                         monitor=monitor, save_best_only=True,
@@ -157,6 +186,7 @@ def fit(model, train, *, epochs, run_dir, validation=None, seed=0, config=None,
     ]
     if tensorboard:
         all_callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
+    all_callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir)))
     if verbose == "auto":
         verbose = 1 if sys.stderr.isatty() else 2
 
@@ -253,6 +283,39 @@ def _stream(train, start, epochs):
     for epoch in range(start + 1, epochs):
         stream = stream.concatenate(train.make(epoch))
     return stream, train.steps_per_epoch
+
+
+def discard_interrupted(run_dir) -> list:
+    """Remove the resume state (backup/) of every interrupted run under
+    `run_dir`, and its history and timings, so the next `fit` starts afresh
+    (`zoo train --restart`). Returns the removed backup folders."""
+    removed = []
+    for meta in sorted(Path(run_dir).rglob("backup/training_metadata.json")):
+        folder = meta.parent.parent
+        shutil.rmtree(meta.parent)
+        for name in ("history.csv", "timings.json", "run.json"):
+            (folder / name).unlink(missing_ok=True)
+        removed.append(meta.parent)
+    return removed
+
+
+def _check_same_config(run_dir: Path, settings: dict, start: int):
+    path = run_dir / "config.json"
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        saved = None
+    if not isinstance(saved, dict):
+        differ = ["config.json (missing or unreadable)"]
+    else:
+        keys = sorted((set(saved) | set(settings)) - set(RESUMABLE_CHANGES))
+        differ = [f"{k} {saved.get(k, '(unset)')!r} -> {settings.get(k, '(unset)')!r}"
+                  for k in keys if saved.get(k, "(unset)") != settings.get(k, "(unset)")]
+    if differ:
+        raise ResumeMismatchError(
+            f"{run_dir} holds an interrupted run ({start} epoch(s) done) with other "
+            f"settings: {'; '.join(differ)}. Rerun with the same settings to resume it, "
+            "choose another --run-dir, or pass --restart to discard it.")
 
 
 def _resume_epoch(backup_dir: Path) -> int:

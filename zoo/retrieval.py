@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo import search
-from zoo.io import atomic_write_bytes, atomic_write_text, exclusive_lock, sha256_file
+from zoo.io import atomic_write_bytes, atomic_write_text, exclusive_lock, sha256_file, sweep_stale
 from zoo.store import DB_NAME, FAISS_NAME, GalleryError, Store
 
 __all__ = ["UNKNOWN", "Gallery", "GalleryError", "Match", "UnknownPersonError",
@@ -683,6 +683,7 @@ def migrate_gallery(folder) -> bool:
         old = Gallery._load_json(folder)  # raises "No gallery" / a corrupt-file error
         # _load_json checked the card sha256 only against a given embedder; keep the model.
         temp = folder / f".{DB_NAME}.{os.getpid()}.tmp"
+        sweep_stale(folder, f".{DB_NAME}.*.tmp*")  # left by killed migrations
         for leftover in (temp, Path(f"{temp}-wal"), Path(f"{temp}-shm")):
             leftover.unlink(missing_ok=True)
         store = Store(temp, create=True)
