@@ -215,6 +215,8 @@ def test_gray_is_repeated_for_rgb_models(tmp_path):
     (np.zeros((2, 4, 4, 2), np.uint8), "1 channel"),
     (np.array([["a", "b"], ["c", "d"]]), "file paths.*read_images.*dtype=<U1"),
     (["faces/alice.png", "faces/bob.png"], "file paths.*read_images.*dtype=<U15"),
+    ("faces/alice.png", "file paths.*read_images.*dtype=<U15"),
+    (Path("faces/alice.png"), "file paths.*read_images"),
     (np.array([1, "b"], object), "numeric.*dtype=object"),
     (np.zeros((2, 4, 4), object), "numeric.*dtype=object"),
     (np.zeros((2, 4, 4), bool), "numeric.*dtype=bool"),

@@ -166,6 +166,8 @@ def resize_images(x, size) -> np.ndarray:
 
 def _refuse_paths(images, name):
     """File paths where images belong: name the reader instead of a dtype."""
+    if isinstance(images, (str, os.PathLike)):  # one path, e.g. verify("a.png", "b.png")
+        images = [images]
     x = np.asarray(images, dtype=object) if isinstance(images, (list, tuple)) else images
     if isinstance(x, np.ndarray) and x.dtype.kind in "USO" and x.size \
             and all(isinstance(v, (str, os.PathLike)) for v in x.flat):
