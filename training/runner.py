@@ -23,6 +23,7 @@ from training import distribute
 from zoo.io import atomic_write_text
 
 LOOPS = ("auto", "keras", "custom")
+PROGRESS_SECONDS = 10.0  # off a terminal: a progress line at most this often within an epoch
 
 
 class TrainingDivergedError(RuntimeError):
@@ -135,7 +136,8 @@ def fit(model, train, *, epochs, run_dir, validation=None, seed=0, config=None,
         callbacks: extra Keras callbacks.
         tensorboard: also write TensorBoard logs.
         verbose: Keras verbosity; "auto" shows a progress bar on a terminal
-            and one line per epoch otherwise.
+            and, otherwise, one line per epoch plus a `ProgressLines` line
+            after the first batch and then every `PROGRESS_SECONDS`.
         loop: "keras" (`model.fit`), "custom" (`distribute.custom_fit`: the
             loss of any batch split over replicas is the global-batch mean)
             or "auto": "custom" under MultiWorkerMirroredStrategy, where
@@ -189,6 +191,8 @@ def fit(model, train, *, epochs, run_dir, validation=None, seed=0, config=None,
     all_callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir)))
     if verbose == "auto":
         verbose = 1 if sys.stderr.isatty() else 2
+    if verbose == 2:  # Keras prints only at the end of each epoch: say what happens in between
+        all_callbacks.append(ProgressLines(PROGRESS_SECONDS))
 
     with distribute.synchronized_batch_norm(model):
         if loop == "custom":
@@ -250,6 +254,44 @@ class NanGuard(keras.callbacks.TerminateOnNaN):
             self.where = f"epoch {self._epoch + 1}, batch {batch + 1}"
             self.value = float(loss)
         super().on_batch_end(batch, logs)
+
+
+class ProgressLines(keras.callbacks.Callback):
+    """Progress within an epoch as plain lines, for logs and pipes (no terminal).
+
+    Prints `  STEP/STEPS - Ns - ETA Ns - loss: L` (the running epoch means of
+    the logged metrics) after an epoch's first batch, which includes the
+    graph's tracing, and then at most once every `seconds`.
+
+    Args:
+        seconds: the least wall-clock time between two lines of one epoch.
+    """
+
+    def __init__(self, seconds=PROGRESS_SECONDS):
+        super().__init__()
+        self.seconds = float(seconds)
+        self._t0 = self._last = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.perf_counter()
+        self._last = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if self._last is not None and now - self._last < self.seconds:
+            return
+        self._last = now
+        steps = self.params.get("steps") if self.params else None
+        elapsed = now - self._t0
+        parts = [f"{batch + 1}/{steps or '?'}", f"{elapsed:.0f}s"]
+        if steps and batch + 1 < steps:
+            parts.append(f"ETA {elapsed / (batch + 1) * (steps - batch - 1):.0f}s")
+        for key, value in sorted((logs or {}).items(), key=lambda item: item[0] != "loss"):
+            try:
+                parts.append(f"{key}: {float(value):.4f}")
+            except (TypeError, ValueError):
+                continue
+        print("  " + " - ".join(parts), flush=True)
 
 
 class EpochTimer(keras.callbacks.Callback):
