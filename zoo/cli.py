@@ -311,16 +311,22 @@ def cmd_train(args):
 
 def cmd_eval(args):
     import zoo
+    from zoo.progress import heartbeat
 
     spec = zoo.info(args.name)
-    if args.run_dir:
-        from training.recipes.common import load_run_model
+    # Progress lines on stderr; stdout holds only the JSON.
+    with heartbeat(f"loading {spec.name} ({args.run_dir or 'published weights'})"):
+        if args.run_dir:
+            from training.recipes.common import load_run_model
 
-        _check_run_of(spec, args.run_dir)
-        model = load_run_model(args.run_dir)
-    else:
-        model = zoo.load(spec.name)
-    print(json.dumps(spec.resolve_recipe().evaluate(model), indent=2))
+            _check_run_of(spec, args.run_dir)
+            model = load_run_model(args.run_dir)
+        else:
+            model = zoo.load(spec.name)
+        recipe = spec.resolve_recipe()
+    with heartbeat(f"evaluating {spec.name} with its recipe"):
+        metrics = recipe.evaluate(model)
+    print(json.dumps(metrics, indent=2))
 
 
 def cmd_export(args):
