@@ -97,3 +97,22 @@ def test_heartbeat_stops_without_a_done_line_on_error():
     with pytest.raises(ValueError, match="every=0"):
         with heartbeat("x", every=0):
             pass
+
+
+def test_verify_takes_image_files_for_any_embedding_entry_and_says_when_it_cannot_decide(tmp_path):
+    """An embedding entry verifies through its `embed` graph and the card's distance
+    (a PNG and a .npy here); cross_domain's card has no threshold, so it prints the
+    score and "no decision", exit 0, instead of failing."""
+    import numpy as np
+    from PIL import Image
+
+    images, _ = require_data(datasets.load_fashion_mnist, "test")
+    Image.fromarray(images[0]).save(tmp_path / "a.png")
+    np.save(tmp_path / "b.npy", images[0])
+    same = zoo_cli("verify", "triplet_embed", tmp_path / "a.png", tmp_path / "b.npy")
+    assert same.returncode == 0, same.stderr
+    assert re.fullmatch(r"1\.0000 match \(threshold 0\.\d{4}, greater\)\n", same.stdout), same.stdout
+    undecided = zoo_cli("verify", "cross_domain", tmp_path / "a.png", tmp_path / "b.npy")
+    assert undecided.returncode == 0, undecided.stderr
+    assert undecided.stdout == ("1.0000 no decision (the card of cross_domain has no threshold; "
+                                "cosine, greater is closer)\n")

@@ -242,12 +242,14 @@ def check_pull_and_check(block, result, workdir, zoo_cache):
     lines = result.stdout.splitlines()
     folder = Path(lines[0])
     assert folder.is_dir() and folder.is_relative_to(zoo_cache), lines[0]
-    assert re.search(r": (\d+) of \1 graphs pass on every engine$", lines[-1]), lines[-1]
+    assert re.search(r"files match their sha256, .* (\d+) of \1 graphs pass on every engine$",
+                     lines[-1]), lines[-1]
 
 
 def check_export(block, result, workdir, zoo_cache):
     assert (workdir / "runs" / "quick" / "artifact" / "card.json").is_file()
-    assert re.search(r"artifact: 1 of 1 graphs pass on every engine$", result.stdout), result.stdout[-500:]
+    assert re.search(r"artifact: \d+ files match their sha256, the stored test data of 1 graph\(s\) "
+                     r"reproduces, 1 of 1 graphs pass on every engine$", result.stdout), result.stdout[-500:]
 
 
 CHECKS = {

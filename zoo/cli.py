@@ -361,9 +361,11 @@ def cmd_check(args):
         target = REPO / "saved_models" / spec.name
         if spec.derived or not target.is_dir():  # the verified cache `zoo pull` fills (and builds)
             target = hub.pull(spec)
-    report = check_artifact(target)
+    report = check_artifact(target)  # raises unless every hash and the stored test data match
+    card = json.loads((target / "card.json").read_text())
     print(report.table())
-    print(f"{target}: {report.summary()}")
+    print(f"{target}: {len(card['files'])} files match their sha256, the stored test data of "
+          f"{len(card['graphs'])} graph(s) reproduces, {report.summary()}")
     if not report.ok:
         raise CommandFailed(f"parity check failed for {target}")
 
@@ -412,7 +414,8 @@ def _other_run(spec, run_dir, what):
 
 
 def cmd_verify(args):
-    """Print `SCORE match|no match (threshold T, DIRECTION)`; exit 0 either way."""
+    """Print `SCORE match|no match (threshold T, DIRECTION)`; exit 0 either way.
+    A card without a threshold (cross_domain) gives `SCORE no decision (...)`."""
     from zoo import runtime
     from zoo.retrieval import read_images
 
@@ -426,6 +429,15 @@ def cmd_verify(args):
             raise UsageError(f"{str(path)!r} holds {image.shape} but verify takes one image per file; "
                              f"save one image per .npy. Received: shape={image.shape}")
         pair.append(image[None])
+    if model.threshold is None and "embed" in model.graphs and model.distance:
+        from zoo.runtime.model import pair_score
+
+        # cross_domain: a score, but no rule to decide with.
+        a, b = (model.embed(x, resize=args.resize) for x in pair)
+        closer = "greater" if model.distance == "cosine" else "less"
+        print(f"{float(pair_score(a, b, model.distance)[0]):.4f} no decision (the card of "
+              f"{model.name} has no threshold; {model.distance}, {closer} is closer)")
+        return
     score, is_match = model.verify(*pair, resize=args.resize)
     rule = model.threshold
     print(f"{float(score[0]):.4f} {'match' if is_match[0] else 'no match'} "
