@@ -247,7 +247,10 @@ def check_pull_and_check(block, result, workdir, zoo_cache):
 
 
 def check_export(block, result, workdir, zoo_cache):
-    assert (workdir / "runs" / "quick" / "artifact" / "card.json").is_file()
+    import json
+
+    card = json.loads((workdir / "runs" / "quick" / "artifact" / "card.json").read_text())
+    assert card["classes"][:2] == ["T-shirt/top", "Trouser"] and len(card["classes"]) == 10
     assert re.search(r"artifact: \d+ files match their sha256, the stored test data of 1 graph\(s\) "
                      r"reproduces, 1 of 1 graphs pass on every engine$", result.stdout), result.stdout[-500:]
 
