@@ -92,3 +92,19 @@ def test_off_a_terminal_progress_lines_come_between_the_epoch_lines(tmp_path, mo
     assert [l.split()[0] for l in progress] == ["1/3", "2/3", "3/3"] * 2, lines
     assert "ETA" in progress[0] and "ETA" not in progress[2]
     assert "accuracy: " in progress[0]
+
+
+def test_progress_lines_skip_epochs_shorter_than_the_interval(capsys):
+    """Only the run's first batch prints when every epoch ends within the interval
+    (150 epochs of 5 steps give 150 epoch lines, not 300 lines)."""
+    from training.runner import ProgressLines
+
+    progress = ProgressLines(seconds=3600)
+    progress.set_params({"steps": 5, "epochs": 3})
+    progress.on_train_begin()
+    for epoch in range(3):
+        progress.on_epoch_begin(epoch)
+        for batch in range(5):
+            progress.on_train_batch_end(batch, {"loss": 1.0})
+        progress.on_epoch_end(epoch)
+    assert capsys.readouterr().out.splitlines() == ["  1/5 - 0s - ETA 0s - loss: 1.0000"]

@@ -136,8 +136,9 @@ def fit(model, train, *, epochs, run_dir, validation=None, seed=0, config=None,
         callbacks: extra Keras callbacks.
         tensorboard: also write TensorBoard logs.
         verbose: Keras verbosity; "auto" shows a progress bar on a terminal
-            and, otherwise, one line per epoch plus a `ProgressLines` line
-            after the first batch and then every `PROGRESS_SECONDS`.
+            and, otherwise, one line per epoch plus `ProgressLines` lines
+            within an epoch: after the first batch, then every
+            `PROGRESS_SECONDS`.
         loop: "keras" (`model.fit`), "custom" (`distribute.custom_fit`: the
             loss of any batch split over replicas is the global-batch mean)
             or "auto": "custom" under MultiWorkerMirroredStrategy, where
@@ -260,8 +261,9 @@ class ProgressLines(keras.callbacks.Callback):
     """Progress within an epoch as plain lines, for logs and pipes (no terminal).
 
     Prints `  STEP/STEPS - Ns - ETA Ns - loss: L` (the running epoch means of
-    the logged metrics) after an epoch's first batch, which includes the
-    graph's tracing, and then at most once every `seconds`.
+    the logged metrics) after the run's first batch, which includes the
+    graph's tracing, and then when `seconds` have passed since the last line
+    or epoch line: an epoch shorter than that gets no extra line.
 
     Args:
         seconds: the least wall-clock time between two lines of one epoch.
@@ -272,9 +274,14 @@ class ProgressLines(keras.callbacks.Callback):
         self.seconds = float(seconds)
         self._t0 = self._last = 0.0
 
+    def on_train_begin(self, logs=None):
+        self._last = None
+
     def on_epoch_begin(self, epoch, logs=None):
         self._t0 = time.perf_counter()
-        self._last = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._last = time.perf_counter()  # Keras prints the epoch's line now
 
     def on_train_batch_end(self, batch, logs=None):
         now = time.perf_counter()
