@@ -270,8 +270,8 @@ CHECKS = {
 
 def test_every_check_finds_its_block():
     for key in CHECKS:
-        found = [b.line for b in RUN if key in b.code]
-        assert len(found) == 1 and not RUN[[b.line for b in RUN].index(found[0])].skip, (key, found)
+        found = [b for b in RUN if key in b.code]
+        assert len(found) == 1 and not found[0].skip, (key, [b.line for b in found])
 
 
 # ---- the command synopsis -------------------------------------------------------------
