@@ -456,7 +456,7 @@ def cmd_gallery(args):
     gallery.db records its model. Each enroll and remove is one transaction."""
     import numpy as np
 
-    from zoo.retrieval import UNKNOWN, Gallery, migrate_gallery, read_images
+    from zoo.retrieval import Gallery, migrate_gallery, read_images
     from zoo.store import DB_NAME
 
     folder = args.gallery
@@ -516,17 +516,13 @@ def cmd_gallery(args):
         if photos:
             from zoo.faces.commands import identify_photos
 
-            run = identify_photos(gallery, photos, args.all, args.top_k, UNKNOWN)
+            run = identify_photos(gallery, photos, args.all, args.top_k)
         for path in arrays:
             images = read_images(path)
             matches = gallery.identify(images, top_k=args.top_k)
             for i, match in enumerate(matches):
                 name = f"{path}[{i}]" if images.ndim > 2 else str(path)
-                print(f"{name} {match.person} {match.score:.4f}")
-                # Below the threshold the best candidate is not the answer, so it is listed too.
-                shown = match.candidates[1:] if match.person != UNKNOWN else match.candidates
-                for person, score in shown:
-                    print(f"  {person} {score:.4f}")
+                print("\n".join(match.lines(name)))
         if run is not None:
             run.fail_if_skipped()
     elif args.action == "list":

@@ -89,6 +89,13 @@ class Match:
     def is_known(self) -> bool:
         return self.person != UNKNOWN
 
+    def lines(self, name) -> list:
+        """What `zoo gallery identify` prints for query `name`: `NAME PERSON SCORE`
+        (with `(best: P)` when the answer is unknown), then each runner-up indented."""
+        best = "" if self.is_known else f" (best: {self.candidates[0][0]})"
+        return ([f"{name} {self.person} {self.score:.4f}{best}"]
+                + [f"  {person} {score:.4f}" for person, score in self.candidates[1:]])
+
 
 @dataclasses.dataclass(frozen=True)
 class _Index:

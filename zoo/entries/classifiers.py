@@ -13,7 +13,7 @@ entry(
     graphs=("classify",),
     dataset="fashion_mnist",
     defaults={"input_shape": (28, 28, 1), "num_classes": 10,
-              "widths": (32, 64, 128), "dropout": 0.0, "bn_momentum": 0.99},
+              "widths": (32, 64, 128), "dropout": 0.0, "bn_momentum": 0.9},
     # The tiny config also drives `zoo train --quick` (the demo): momentum 0.9
     # lets BatchNorm's statistics catch up within its ~300 steps.
     tiny={"widths": (8, 16, 32), "bn_momentum": 0.9},

@@ -166,7 +166,7 @@ def enroll_photos(gallery, person, paths, all_faces) -> tuple[int, PhotoRun]:
     return added, run
 
 
-def identify_photos(gallery, paths, all_faces, top_k, unknown) -> PhotoRun:
+def identify_photos(gallery, paths, all_faces, top_k) -> PhotoRun:
     """Print `PATH PERSON SCORE` (`PATH[i]` with --all) and candidates per face."""
     import numpy as np
 
@@ -175,20 +175,17 @@ def identify_photos(gallery, paths, all_faces, top_k, unknown) -> PhotoRun:
     for path, faces in run:
         matches = gallery.identify_embeddings(np.stack([f.embedding for f in faces]), top_k=top_k)
         for i, match in enumerate(matches):
-            print(f"{face_name(path, i, all_faces)} {match.person} {match.score:.4f}")
-            shown = match.candidates[1:] if match.person != unknown else match.candidates
-            for candidate, score in shown:
-                print(f"  {candidate} {score:.4f}")
+            print("\n".join(match.lines(face_name(path, i, all_faces))))
     return run
 
 
 def cmd_identify(args) -> None:
     """`zoo face identify --gallery G IMAGES...`."""
-    from zoo.retrieval import UNKNOWN, Gallery
+    from zoo.retrieval import Gallery
 
     gallery = Gallery.load(args.gallery, load_model=True)
     _need_align(gallery)
-    run = identify_photos(gallery, args.images, args.all, args.top_k, UNKNOWN)
+    run = identify_photos(gallery, args.images, args.all, args.top_k)
     run.fail_if_skipped()
 
 
