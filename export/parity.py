@@ -16,18 +16,28 @@ output tensor, every batch size and the optional real inputs:
 
 A shape mismatch or a NaN counts as an infinite error (a fully mismatched
 integer output).
+
+Engines: the reloaded SavedModel, onnxruntime and onnx's own
+`ReferenceEvaluator` (`onnx.reference`, engine "onnx.reference"), which runs
+the ONNX operator definitions in NumPy. It is a second, independent reading of
+the same file, and slow (about 5 s per 150x150 face chip), so it runs on the
+first `REFERENCE_ROWS` rows of every feed only, and on a single row once a
+graph takes longer than `REFERENCE_SLOW_SECONDS` per row; the card records
+those rows per feed (`reference_rows`).
 """
 
 from zoo import backend  # noqa: F401  (pins the TF backend before Keras)
 
 import dataclasses
 import math
+import time
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 import onnx
 import onnxruntime
+from onnx.reference import ReferenceEvaluator
 
 from export.savedmodel import load_savedmodel_signatures
 from export.signatures import input_specs, keras_input_names
@@ -35,6 +45,9 @@ from zoo.models.graphs import concrete_shape, extra_names, graph_model, output_n
 
 DEFAULT_ATOL = 1e-5
 MAX_INDEX_MISMATCH = 1e-4
+REFERENCE_ENGINE = "onnx.reference"
+REFERENCE_ROWS = 3
+REFERENCE_SLOW_SECONDS = 1.0
 _TINY = float(np.finfo(np.float32).tiny)
 
 
@@ -49,6 +62,9 @@ class GraphParity:
     batch_sizes: tuple
     errors: Mapping[str, tuple]
     index_mismatch: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    # engine -> the most rows it ran per feed, for an engine that runs fewer
+    # rows than the feeds hold (the reference evaluator).
+    rows: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
     @property
     def max_abs_err(self):
@@ -88,6 +104,8 @@ class ParityReport:
                 "batch_sizes": list(g.batch_sizes),
                 "engines": list(g.errors),
             }
+            if g.rows:
+                card[name]["reference_rows"] = max(g.rows.values())
             if g.atol_reason:
                 card[name]["atol_reason"] = g.atol_reason
             if g.index_mismatch:
@@ -159,15 +177,21 @@ def check(model, graphs, onnx_dir=None, savedmodel_dir=None, inputs=None,
         runners = {engine: make_runner(graph) for engine, make_runner in engines.items()}
         errors = dict.fromkeys(runners, (0.0, 0.0))
         counts = {engine: np.zeros(2, np.int64) for engine in runners}  # differing, total
+        rows = {}
         for feed in feeds:
             reference = reference_outputs(model, graph, feed)
             for engine, run in runners.items():
-                float_errors, index_counts = output_errors(reference, run(feed))
+                given, expected = feed, reference
+                if isinstance(run, ReferenceRunner):  # the first rows only
+                    given, n = run.truncate(feed)
+                    expected = {k: v[:n] for k, v in reference.items()}
+                    rows[engine] = max(rows.get(engine, 0), n)
+                float_errors, index_counts = output_errors(expected, run(given))
                 errors[engine] = tuple(map(max, errors[engine], float_errors))
                 counts[engine] += index_counts
         index = {e: float(c[0] / c[1]) for e, c in counts.items() if c[1]}
         value, reason = tolerances[graph]
-        results[graph] = GraphParity(graph, value, reason, batch_sizes, errors, index)
+        results[graph] = GraphParity(graph, value, reason, batch_sizes, errors, index, rows)
     return ParityReport(results)
 
 
@@ -288,44 +312,80 @@ def write_test_data(onnx_path, inputs, outputs, folder):
     return folder
 
 
-def verify_test_data(onnx_path, folder, atol=DEFAULT_ATOL):
-    """Re-run `write_test_data` files through onnxruntime.
+def verify_test_data(onnx_path, folder, atol=DEFAULT_ATOL, reference=False):
+    """Re-run `write_test_data` files through onnxruntime (and, with
+    `reference`, through onnx's `ReferenceEvaluator` on the first rows, see
+    the module docstring).
 
     Args:
         onnx_path: the `.onnx` file.
         folder: the folder holding `input_K.pb` and `output_K.pb`.
         atol: max allowed absolute error.
+        reference: also run the reference evaluator.
 
     Returns:
-        The max absolute error over all float outputs.
+        The max absolute error over all float outputs and engines.
 
     Raises:
         ValueError: when a file is missing, the error exceeds `atol`, or more
             than `MAX_INDEX_MISMATCH` of the integer outputs differ.
     """
     session = _session(onnx_path)
-    feed = {v.name: _read_tensor(folder, f"input_{k}.pb") for k, v in enumerate(session.get_inputs())}
-    got = session.run(None, feed)
-    err, counts = 0.0, np.zeros(2, np.int64)
-    for k, value in enumerate(got):
-        reference = _read_tensor(folder, f"output_{k}.pb")
-        if reference.dtype.kind == "i":
-            counts += _index_mismatch(reference, value)
-        else:
-            err = max(err, _errors(reference, value)[0])
-    if counts[1] and counts[0] / counts[1] > MAX_INDEX_MISMATCH:
-        raise ValueError(
-            f"onnxruntime disagrees with the test data in {str(folder)!r} on {counts[0]} of "
-            f"{counts[1]} integer output values (more than {MAX_INDEX_MISMATCH:.0e}). "
-            f"Re-export the model and its test data together. Received: onnx_path={str(onnx_path)!r}"
-        )
-    if not err <= atol:
-        raise ValueError(
-            f"onnxruntime disagrees with the test data in {str(folder)!r} by "
-            f"max abs error {err:.3g} > atol={atol}. Re-export the model and "
-            f"its test data together. Received: onnx_path={str(onnx_path)!r}"
-        )
-    return err
+    names = [v.name for v in session.get_inputs()]
+    feed = {name: _read_tensor(folder, f"input_{k}.pb") for k, name in enumerate(names)}
+    outputs = [_read_tensor(folder, f"output_{k}.pb") for k in range(len(session.get_outputs()))]
+    runs = [("onnxruntime", session.run(None, feed), outputs)]
+    if reference:
+        runner = ReferenceRunner(onnx_path)
+        rows_feed, n = runner.truncate(feed)
+        runs.append((REFERENCE_ENGINE, list(runner(rows_feed).values()), [o[:n] for o in outputs]))
+    worst = 0.0
+    for engine, got, expected in runs:
+        err, counts = 0.0, np.zeros(2, np.int64)
+        for value, stored in zip(got, expected):
+            if stored.dtype.kind == "i":
+                counts += _index_mismatch(stored, value)
+            else:
+                err = max(err, _errors(stored, value)[0])
+        if counts[1] and counts[0] / counts[1] > MAX_INDEX_MISMATCH:
+            raise ValueError(
+                f"{engine} disagrees with the test data in {str(folder)!r} on {counts[0]} of "
+                f"{counts[1]} integer output values (more than {MAX_INDEX_MISMATCH:.0e}). "
+                f"Re-export the model and its test data together. Received: onnx_path={str(onnx_path)!r}"
+            )
+        if not err <= atol:
+            raise ValueError(
+                f"{engine} disagrees with the test data in {str(folder)!r} by "
+                f"max abs error {err:.3g} > atol={atol}. Re-export the model and "
+                f"its test data together. Received: onnx_path={str(onnx_path)!r}"
+            )
+        worst = max(worst, err)
+    return worst
+
+
+class ReferenceRunner:
+    """onnx's `ReferenceEvaluator` on one ONNX file, bounded in time: call
+    `truncate(feed)` for the rows to run (`REFERENCE_ROWS`, or 1 once a row
+    took longer than `REFERENCE_SLOW_SECONDS`), then the runner on them."""
+
+    def __init__(self, path):
+        proto = onnx.load(str(path))
+        self.evaluator = ReferenceEvaluator(proto)
+        self.names = [o.name for o in proto.graph.output]
+        self.rows = REFERENCE_ROWS
+
+    def truncate(self, feed):
+        """(`feed` cut to its first rows, their number)."""
+        n = min(self.rows, min(len(v) for v in feed.values()))
+        return {k: v[:n] for k, v in feed.items()}, n
+
+    def __call__(self, feed):
+        start = time.perf_counter()
+        outputs = self.evaluator.run(None, feed)
+        rows = min(len(v) for v in feed.values())
+        if (time.perf_counter() - start) / max(rows, 1) > REFERENCE_SLOW_SECONDS:
+            self.rows = 1
+        return dict(zip(self.names, (np.asarray(o) for o in outputs)))
 
 
 def _engines(onnx_dir, savedmodel_dir):
@@ -350,6 +410,7 @@ def _engines(onnx_dir, savedmodel_dir):
             return lambda feed: dict(zip(names, session.run(None, feed)))
 
         engines["onnxruntime"] = onnxruntime_engine
+        engines[REFERENCE_ENGINE] = lambda graph: ReferenceRunner(_existing(Path(onnx_dir) / f"{graph}.onnx"))
     if not engines:
         raise ValueError("Nothing to check: pass onnx_dir and/or savedmodel_dir. Received: both None.")
     return engines
@@ -419,11 +480,15 @@ def _errors(reference, value):
     return diff, diff / max(scale, _TINY)
 
 
-def _session(path):
+def _existing(path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No ONNX file to check. Export it first. Received: path={str(path)!r}")
-    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return path
+
+
+def _session(path):
+    return onnxruntime.InferenceSession(str(_existing(path)), providers=["CPUExecutionProvider"])
 
 
 def _graph_inputs(proto):
