@@ -65,19 +65,44 @@ class GraphParity:
     # engine -> the most rows it ran per feed, for an engine that runs fewer
     # rows than the feeds hold (the reference evaluator).
     rows: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    # engine -> EngineTolerance, for an engine held to its own, reasoned limits.
+    engine_tolerances: Mapping[str, "EngineTolerance"] = dataclasses.field(default_factory=dict)
+
+    def limits(self, engine):
+        """(atol, max index mismatch) that `engine` is held to."""
+        own = self.engine_tolerances.get(engine)
+        return (own.atol, own.max_index_mismatch) if own else (self.atol, MAX_INDEX_MISMATCH)
+
+    def engine_ok(self, engine):
+        atol, max_index = self.limits(engine)
+        return self.errors[engine][0] <= atol and self.index_mismatch.get(engine, 0.0) <= max_index
+
+    def _common(self):
+        return [e for e in self.errors if e not in self.engine_tolerances] or list(self.errors)
 
     @property
     def max_abs_err(self):
-        return max(e[0] for e in self.errors.values())
+        """Over the engines held to the graph's `atol`."""
+        return max(self.errors[e][0] for e in self._common())
 
     @property
     def max_rel_err(self):
-        return max(e[1] for e in self.errors.values())
+        return max(self.errors[e][1] for e in self._common())
 
     @property
     def ok(self):
-        return self.max_abs_err <= self.atol and all(
-            v <= MAX_INDEX_MISMATCH for v in self.index_mismatch.values())
+        return all(self.engine_ok(e) for e in self.errors)
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineTolerance:
+    """Limits of one engine on one graph that differ from the graph's, with
+    the reason the card stores (e.g. the reference evaluator breaking exact
+    ties of cae_unpool's pooling windows)."""
+
+    atol: float
+    max_index_mismatch: float
+    reason: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,9 +133,17 @@ class ParityReport:
                 card[name]["reference_rows"] = max(g.rows.values())
             if g.atol_reason:
                 card[name]["atol_reason"] = g.atol_reason
-            if g.index_mismatch:
-                card[name]["index_mismatch"] = max(g.index_mismatch.values())
+            common = {e: v for e, v in g.index_mismatch.items() if e not in g.engine_tolerances}
+            if common:
+                card[name]["index_mismatch"] = max(common.values())
                 card[name]["max_index_mismatch"] = MAX_INDEX_MISMATCH
+            for engine, own in g.engine_tolerances.items():
+                entry = {"max_abs_err": g.errors[engine][0], "atol": own.atol,
+                         "atol_reason": own.reason}
+                if engine in g.index_mismatch:
+                    entry["index_mismatch"] = g.index_mismatch[engine]
+                    entry["max_index_mismatch"] = own.max_index_mismatch
+                card[name].setdefault("engine_tolerances", {})[engine] = entry
         return card
 
     def table(self):
@@ -120,9 +153,9 @@ class ParityReport:
         for name, g in self.graphs.items():
             for engine, (abs_err, rel_err) in g.errors.items():
                 index = g.index_mismatch.get(engine)
-                ok = abs_err <= g.atol and (index is None or index <= MAX_INDEX_MISMATCH)
-                rows.append((name, engine, ",".join(map(str, g.batch_sizes)), f"{abs_err:.2e}", f"{rel_err:.2e}", f"{g.atol:.0e}",
-                             "-" if index is None else f"{index:.2e}", "yes" if ok else "NO"))
+                atol = g.limits(engine)[0]
+                rows.append((name, engine, ",".join(map(str, g.batch_sizes)), f"{abs_err:.2e}", f"{rel_err:.2e}", f"{atol:.0e}",
+                             "-" if index is None else f"{index:.2e}", "yes" if g.engine_ok(engine) else "NO"))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
@@ -152,7 +185,10 @@ def check(model, graphs, onnx_dir=None, savedmodel_dir=None, inputs=None,
         atol: max allowed absolute error: a float for every graph, or a dict
             `{graph: value or (value, reason)}`; graphs not in it use
             `DEFAULT_ATOL`. A value looser than `DEFAULT_ATOL` needs a
-            reason, which the card stores.
+            reason, which the card stores. An entry may also be
+            `{"value", "reason", "engines": {engine: {"atol",
+            "max_index_mismatch", "reason"}}}` to hold one engine to its own
+            reasoned limits (the card's `engine_tolerances`).
         seed: seed of the random inputs.
 
     Returns:
@@ -190,8 +226,9 @@ def check(model, graphs, onnx_dir=None, savedmodel_dir=None, inputs=None,
                 errors[engine] = tuple(map(max, errors[engine], float_errors))
                 counts[engine] += index_counts
         index = {e: float(c[0] / c[1]) for e, c in counts.items() if c[1]}
-        value, reason = tolerances[graph]
-        results[graph] = GraphParity(graph, value, reason, batch_sizes, errors, index, rows)
+        value, reason, own = tolerances[graph]
+        results[graph] = GraphParity(graph, value, reason, batch_sizes, errors, index, rows,
+                                     {e: t for e, t in own.items() if e in runners})
     return ParityReport(results)
 
 
@@ -321,7 +358,8 @@ def verify_test_data(onnx_path, folder, atol=DEFAULT_ATOL, reference=False):
         onnx_path: the `.onnx` file.
         folder: the folder holding `input_K.pb` and `output_K.pb`.
         atol: max allowed absolute error.
-        reference: also run the reference evaluator.
+        reference: also run the reference evaluator: True, or its own limits
+            (an `EngineTolerance`, the card's `engine_tolerances`).
 
     Returns:
         The max absolute error over all float outputs and engines.
@@ -334,23 +372,26 @@ def verify_test_data(onnx_path, folder, atol=DEFAULT_ATOL, reference=False):
     names = [v.name for v in session.get_inputs()]
     feed = {name: _read_tensor(folder, f"input_{k}.pb") for k, name in enumerate(names)}
     outputs = [_read_tensor(folder, f"output_{k}.pb") for k in range(len(session.get_outputs()))]
-    runs = [("onnxruntime", session.run(None, feed), outputs)]
+    runs = [("onnxruntime", session.run(None, feed), outputs, atol, MAX_INDEX_MISMATCH)]
     if reference:
         runner = ReferenceRunner(onnx_path)
         rows_feed, n = runner.truncate(feed)
-        runs.append((REFERENCE_ENGINE, list(runner(rows_feed).values()), [o[:n] for o in outputs]))
+        limits = ((reference.atol, reference.max_index_mismatch)
+                  if isinstance(reference, EngineTolerance) else (atol, MAX_INDEX_MISMATCH))
+        runs.append((REFERENCE_ENGINE, list(runner(rows_feed).values()), [o[:n] for o in outputs],
+                     *limits))
     worst = 0.0
-    for engine, got, expected in runs:
+    for engine, got, expected, atol, max_index in runs:
         err, counts = 0.0, np.zeros(2, np.int64)
         for value, stored in zip(got, expected):
             if stored.dtype.kind == "i":
                 counts += _index_mismatch(stored, value)
             else:
                 err = max(err, _errors(stored, value)[0])
-        if counts[1] and counts[0] / counts[1] > MAX_INDEX_MISMATCH:
+        if counts[1] and counts[0] / counts[1] > max_index:
             raise ValueError(
                 f"{engine} disagrees with the test data in {str(folder)!r} on {counts[0]} of "
-                f"{counts[1]} integer output values (more than {MAX_INDEX_MISMATCH:.0e}). "
+                f"{counts[1]} integer output values (more than {max_index:.0e}). "
                 f"Re-export the model and its test data together. Received: onnx_path={str(onnx_path)!r}"
             )
         if not err <= atol:
@@ -417,6 +458,7 @@ def _engines(onnx_dir, savedmodel_dir):
 
 
 def _tolerances(atol, graphs):
+    """{graph: (atol, reason, {engine: EngineTolerance})} from `check`'s `atol`."""
     if not isinstance(atol, Mapping):
         atol = {g: atol for g in graphs}
     unknown = sorted(set(atol) - set(graphs))
@@ -425,6 +467,12 @@ def _tolerances(atol, graphs):
     result = {}
     for graph in graphs:
         entry = atol.get(graph, DEFAULT_ATOL)
+        own = {}
+        if isinstance(entry, Mapping):  # {"value", "reason", "engines": {engine: {...}}}
+            own = {e: EngineTolerance(float(t["atol"]), float(t.get("max_index_mismatch", MAX_INDEX_MISMATCH)),
+                                      t["reason"])
+                   for e, t in entry.get("engines", {}).items()}
+            entry = (entry.get("value", DEFAULT_ATOL), entry.get("reason"))
         value, reason = entry if isinstance(entry, tuple) else (entry, None)
         value = float(value)
         if not value >= 0:
@@ -434,7 +482,7 @@ def _tolerances(atol, graphs):
                 f"An atol looser than {DEFAULT_ATOL} needs a reason for the card: "
                 f"pass atol={{{graph!r}: ({value}, 'why')}}. Received: atol[{graph!r}]={entry!r}"
             )
-        result[graph] = (value, reason)
+        result[graph] = (value, reason, own)
     return result
 
 

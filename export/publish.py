@@ -18,8 +18,8 @@ import numpy as np
 
 from export.card import build_card, file_entries
 from export.onnx import export_onnx
-from export.parity import (ParityReport, check, reference_outputs, side_inputs, verify_test_data,
-                           write_test_data)
+from export.parity import (MAX_INDEX_MISMATCH, REFERENCE_ENGINE, EngineTolerance, ParityReport, check,
+                           reference_outputs, side_inputs, verify_test_data, write_test_data)
 from export.savedmodel import export_savedmodel
 from training.recipes.common import load_result, load_run_model
 from zoo.io import atomic_write_text, replace_dir, sha256_file
@@ -103,11 +103,17 @@ def check_artifact(folder) -> ParityReport:
             f"{folder} lacks {missing}: they are built from {card['derived']['package']}, not "
             f"published. Run `zoo pull {card['name']}` and check the folder it prints.")
     model = load_model(folder / "model.keras")
-    atol = {g: (p["atol"], p.get("atol_reason")) for g, p in card["parity"].items()}
+    atol = {g: {"value": p["atol"], "reason": p.get("atol_reason"),
+                "engines": {e: {"atol": t["atol"], "reason": t["atol_reason"],
+                                "max_index_mismatch": t.get("max_index_mismatch", MAX_INDEX_MISMATCH)}
+                            for e, t in p.get("engine_tolerances", {}).items()}}
+            for g, p in card["parity"].items()}
     for graph in card["graphs"]:
+        own = atol[graph]["engines"].get(REFERENCE_ENGINE)
+        own = own and EngineTolerance(own["atol"], own["max_index_mismatch"], own["reason"])
         try:
-            verify_test_data(folder / f"{graph}.onnx", folder / "test_data" / graph, atol[graph][0],
-                             reference=True)
+            verify_test_data(folder / f"{graph}.onnx", folder / "test_data" / graph, atol[graph]["value"],
+                             reference=own or True)
         except ValueError as error:
             raise PublishError(f"{folder}/test_data/{graph} no longer reproduces: {error}") from error
     savedmodel = folder / "savedmodel" if (folder / "savedmodel").is_dir() else None
@@ -128,7 +134,8 @@ def _build(spec, model, result, run_dir, staging, formats, keep_model_file=False
     if "savedmodel" in formats:
         savedmodel = export_savedmodel(model, spec.graphs, staging / "savedmodel")
     real = real_inputs(spec, model)
-    atol = {g: (v["value"], v["reason"]) for g, v in result.get("atol", {}).items()}
+    atol = {g: v if "engines" in v else (v["value"], v["reason"])
+            for g, v in result.get("atol", {}).items()}
     report = check(model, spec.graphs, onnx_dir=staging, savedmodel_dir=savedmodel,
                    inputs=real, atol=atol or 1e-5)
     if not report.ok:
@@ -188,6 +195,8 @@ def republish(spec, folder=None, formats=("onnx", "savedmodel")) -> ParityReport
             "atol": {g: {"value": p["atol"], "reason": p["atol_reason"]}
                      for g, p in card["parity"].items() if p.get("atol_reason")},
         }
+        recipe_atol = getattr(spec.resolve_recipe(), "ATOL", {})  # newer reasoned limits win
+        result["atol"].update(recipe_atol)
         atomic_write_text(run_dir / "result.json", json.dumps(result, indent=2))
         return publish(spec, run_dir, folder, formats=formats, force=True, keep_model_file=True)
 

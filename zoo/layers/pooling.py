@@ -201,12 +201,18 @@ def _pool_with_argmax(inputs, pool_size, strides, padding, offsets):
     pooled = tf.nn.max_pool2d(inputs, ksize, step, padding.upper())
     if tuple(pool_size) == tuple(strides) and _exact_grid((height, width), pooled.shape[1:3],
                                                           strides, offsets):
-        # Within the window view only the offset (a * W + b) * C varies.
-        base, offset = _split_index(pooled.shape[1:3], width, channels, strides, tf.float32)
+        # Within the window view only the offset (a * W + b) * C varies. The
+        # candidates' scores are distinct, so the ArgMax over the window has
+        # no tie; an ArgMax (not a Cast) makes the int64, which tract types
+        # as i64 (a Cast to int64 it types as a symbolic dimension).
+        base, offset = _split_index(pooled.shape[1:3], width, channels, strides, tf.int64)
         is_max = tf.cast(tf.equal(_windows(inputs, strides), _cells(pooled)), tf.float32)
-        first = tf.reduce_max(is_max * (total - offset), axis=[1, 3])
-        first = tf.reshape(first, [-1, *pooled.shape[1:]])
-        return pooled, tf.cast(total - first, tf.int64) + tf.cast(base, tf.int64)
+        score = is_max * tf.cast(total - offset, tf.float32)  # [N * h, sh, w, sw, C]
+        (sh, sw), (_, w, c) = strides, pooled.shape[1:]
+        score = tf.reshape(tf.transpose(score, [0, 2, 4, 1, 3]), [-1, w, c, sh * sw])
+        position = tf.math.argmax(score, axis=-1, output_type=tf.int64)  # a * sw + b
+        first = tf.gather(tf.reshape(offset, [sh * sw]), position)
+        return pooled, tf.reshape(first, [-1, *pooled.shape[1:]]) + base
     # Pixels outside every window are never read by the second pool, whatever their fill.
     cells = _to_cells(pooled, (height, width), strides, offsets, fill=0)
     score = total - _flat_index((height, width), channels, tf.float32)
