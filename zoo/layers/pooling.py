@@ -209,8 +209,10 @@ def _pool_with_argmax(inputs, pool_size, strides, padding, offsets):
         is_max = tf.cast(tf.equal(_windows(inputs, strides), _cells(pooled)), tf.float32)
         score = is_max * tf.cast(total - offset, tf.float32)  # [N * h, sh, w, sw, C]
         (sh, sw), (_, w, c) = strides, pooled.shape[1:]
-        score = tf.reshape(tf.transpose(score, [0, 2, 4, 1, 3]), [-1, w, c, sh * sw])
-        position = tf.math.argmax(score, axis=-1, output_type=tf.int64)  # a * sw + b
+        # Window rows next to window columns; channels stay innermost, so the
+        # transpose moves blocks of sw * C values.
+        score = tf.reshape(tf.transpose(score, [0, 2, 1, 3, 4]), [-1, w, sh * sw, c])
+        position = tf.math.argmax(score, axis=2, output_type=tf.int64)  # a * sw + b
         first = tf.gather(tf.reshape(offset, [sh * sw]), position)
         return pooled, tf.reshape(first, [-1, *pooled.shape[1:]]) + base
     # Pixels outside every window are never read by the second pool, whatever their fill.
