@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import keras
+import numpy as np
 import onnx
 import tf2onnx
 
@@ -99,6 +100,7 @@ def export_onnx(model, graph, path, metadata):
     fn = graph_function(model, graph)
     proto, _ = tf2onnx.convert.from_function(fn, input_signature=fn.input_signature, opset=OPSET)
     _order_outputs(proto, list(output_names(model, graph)))
+    _fold_reshape_shapes(proto)
     _drop_unused_opsets(proto)
     _check_names(proto, [spec.name for spec in fn.input_signature], list(output_names(model, graph)), graph)
     for value in [*proto.graph.input, *proto.graph.output]:
@@ -119,6 +121,52 @@ def _order_outputs(proto, names):
         ordered = [by_name[n] for n in names]
         del proto.graph.output[:]
         proto.graph.output.extend(ordered)
+
+
+def _fold_reshape_shapes(proto):
+    """Make constant every Reshape target that only the batch makes dynamic.
+
+    tf2onnx computes a Flatten's target shape at run time (Shape, Gather,
+    Slice, Concat, Cast), although only the batch varies; tract refuses such
+    a Reshape ("shape input is variable"). onnx's own shape inference with
+    data propagation knows the output shape ([N, 1568]): where exactly one of
+    its dimensions is symbolic, the target becomes an initializer with -1
+    there, and the shape arithmetic that fed it is removed when nothing else
+    uses it. A Reshape with more than one dynamic dimension (a graph of
+    dynamic height and width) is left as it is.
+    """
+    inferred = onnx.shape_inference.infer_shapes(proto, data_prop=True)
+    shapes = {v.name: v.type.tensor_type.shape for v in
+              [*inferred.graph.value_info, *inferred.graph.output]}
+    constant = {t.name for t in proto.graph.initializer}
+    for node in proto.graph.node:
+        if node.op_type != "Reshape" or node.input[1] in constant or node.output[0] not in shapes:
+            continue
+        dims = shapes[node.output[0]].dim
+        static = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+        if len(dims) == 0 or static.count(None) != 1 or 0 in static:
+            continue
+        name = f"{node.output[0]}__static_shape"
+        target = np.array([-1 if d is None else d for d in static], np.int64)
+        proto.graph.initializer.append(onnx.numpy_helper.from_array(target, name))
+        constant.add(name)
+        node.input[1] = name
+    _prune(proto)
+
+
+def _prune(proto):
+    """Remove the nodes and initializers no graph output depends on."""
+    needed = {v.name for v in proto.graph.output}
+    kept = []
+    for node in reversed(proto.graph.node):
+        if any(o in needed for o in node.output):
+            kept.append(node)
+            needed.update(i for i in node.input if i)
+    del proto.graph.node[:]
+    proto.graph.node.extend(reversed(kept))
+    initializers = [t for t in proto.graph.initializer if t.name in needed]
+    del proto.graph.initializer[:]
+    proto.graph.initializer.extend(initializers)
 
 
 def _drop_unused_opsets(proto):

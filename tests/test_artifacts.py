@@ -58,6 +58,34 @@ def test_zoo_check_passes(name, zoo_cache, monkeypatch):
         folder = hub.pull(name)
     report = check_artifact(folder)
     assert report.ok, report.table()
+    # Both ONNX engines ran: onnxruntime and onnx's ReferenceEvaluator.
+    assert all({"onnxruntime", "onnx.reference"} <= set(g.errors) for g in report.graphs.values())
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_onnx_graphs_load_in_strict_runtimes(name, zoo_cache, monkeypatch):
+    """What tract and onnx2torch refused: an unused ai.onnx.ml import, a
+    Reshape target computed from Shape although only the batch varies,
+    MaxPool's optional Indices output, a no-op Slice (face_id_knn's head)."""
+    import onnx
+
+    folder = SAVED / name
+    if zoo.info(name).derived:
+        from zoo import hub
+
+        monkeypatch.setenv("ZOO_HOME", str(zoo_cache))
+        folder = hub.pull(name)
+    card = json.loads((folder / "card.json").read_text())
+    for graph in card["graphs"]:
+        proto = onnx.load(str(folder / f"{graph}.onnx"))
+        ops = [n.op_type for n in proto.graph.node]
+        assert [o.domain for o in proto.opset_import] == [""], graph
+        assert all(len(n.output) == 1 for n in proto.graph.node if n.op_type == "MaxPool"), graph
+        if all(d > 0 for shape in card["graphs"][graph]["inputs"].values() for d in shape[1:]):
+            constants = {t.name for t in proto.graph.initializer}
+            assert all(n.input[1] in constants for n in proto.graph.node if n.op_type == "Reshape")
+        if name == "face_id_knn":
+            assert "Slice" not in ops
 
 
 @pytest.mark.parametrize("name", PUBLISHED)

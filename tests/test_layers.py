@@ -139,6 +139,24 @@ def test_argmax_positions_match_the_mask(size, padding, pool_size, strides):
                                   MaxUnpooling2D(pool_size, strides, padding)([pooled, mask]))
 
 
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("pool_size,strides", GEOMETRIES)
+def test_argmax_equals_tf_max_pool_with_argmax_under_ties(size, padding, pool_size, strides):
+    """The argmax computed without MaxPool's Indices output (two max pools and
+    an Equal) equals `tf.nn.max_pool_with_argmax` index for index, also where a
+    window holds several maxima (ReLU zeros, coarse values)."""
+    rng = np.random.default_rng(3)
+    x = np.maximum(rng.integers(-3, 3, (4, *size, 5)), 0).astype(np.float32)
+    pooled, argmax = MaxPoolingWithArgmax2D(pool_size, strides, padding, positions="argmax")(x)
+    strides = strides or pool_size
+    want_pooled, want = tf.nn.max_pool_with_argmax(
+        x, [1, pool_size, pool_size, 1], [1, strides, strides, 1], padding.upper(),
+        include_batch_in_index=False)
+    np.testing.assert_array_equal(pooled, want_pooled)
+    np.testing.assert_array_equal(argmax, want)
+
+
 def test_argmax_is_int64_in_a_functional_model():
     image = keras.Input((6, 6, 2))
     pooled, argmax = MaxPoolingWithArgmax2D(2, positions="argmax")(image)

@@ -182,6 +182,28 @@ def test_euclidean_nearest_neighbour_head_matches_numpy(tmp_path):
     assert_keras_round_trip(model, x, tmp_path)
 
 
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_nearest_neighbour_head_exports_without_slice(metric, tmp_path):
+    """No Slice node in the head's ONNX graph (a `[:, :, None]` gave a no-op
+    Slice 0..1e9 that tract refuses), and onnxruntime gives the Keras scores."""
+    import onnx
+    import onnxruntime
+
+    from export.onnx import export_onnx
+
+    rng = np.random.default_rng(2)
+    inputs = keras.Input((5,), name="image")
+    head = NearestNeighbourHead(3, 7, metric=metric)
+    model = keras.Model(inputs, head(inputs))
+    head.enroll(rng.normal(size=(7, 5)), np.array([0, 0, 1, 2, 2, 2, 1]))
+    path = export_onnx(model, "identify", tmp_path / "identify.onnx", {})
+    assert "Slice" not in {n.op_type for n in onnx.load(path).graph.node}
+    x = rng.normal(size=(4, 5)).astype("float32")
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"image": x})[0], model.predict(x, verbose=0),
+                               atol=1e-5)
+
+
 def test_nearest_neighbour_head_refuses_bad_enrollment():
     head = NearestNeighbourHead(3, 4)
     head.build((None, 5))

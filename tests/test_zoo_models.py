@@ -70,7 +70,7 @@ def test_savedmodel_and_onnx_parity(tiny, tmp_path):
                    batch_sizes=(1, 3, 64), atol=1e-5)
     assert report.ok, report.table()
     for graph in spec.graphs:
-        assert set(report.graphs[graph].errors) == {"savedmodel", "onnxruntime"}
+        assert set(report.graphs[graph].errors) == {"savedmodel", "onnxruntime", "onnx.reference"}
     if {"encode", "decode", "reconstruct"} <= set(spec.graphs):
         _assert_decode_of_encode_is_reconstruct(model, tmp_path)
 

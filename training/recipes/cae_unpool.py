@@ -17,12 +17,29 @@ EPOCHS = 5
 dataset_card = fashion_dataset_card  # the card's split, for a full run
 BATCH_SIZE = 128
 PROBE_TRAIN = 20000
-# Export parity tolerance of the encode graph (read by `zoo export`).
-ENCODE_ATOL = {"encode": {
-    "value": 1e-4,
-    "reason": "the code is unbounded (|code| up to ~24 on test images); onnxruntime and "
-              "TF/oneDNN sum the 1568-term Dense in different orders, a float32 relative "
-              "error of ~1e-6 of the largest code value (max abs 1.8e-5 to 2.7e-5 over runs)"}}
+# Export parity tolerances (read by `zoo export` and `export.publish.republish`).
+_TIES = ("onnx's ReferenceEvaluator rounds its Conv sums differently at the image border, "
+         "so it breaks exact ties of two pooling-window values that TF and onnxruntime "
+         "compute identically (seen on real test images: rows of equal pixels)")
+ATOL = {
+    "encode": {
+        "value": 1e-4,
+        "reason": "the code is unbounded (|code| up to ~24 on test images); onnxruntime and "
+                  "TF/oneDNN sum the 1568-term Dense in different orders, a float32 relative "
+                  "error of ~1e-6 of the largest code value (max abs 1.8e-5 to 2.7e-5 over runs)",
+        "engines": {"onnx.reference": {
+            "atol": 1e-4, "max_index_mismatch": 1e-3,
+            "reason": f"{_TIES}: each moves one argmax index (2e-4 of them measured)"}},
+    },
+    "reconstruct": {
+        "value": 1e-5, "reason": None,
+        "engines": {"onnx.reference": {
+            "atol": 2e-2, "max_index_mismatch": 1e-4,
+            "reason": f"{_TIES}: each moves one unpooled value by one pixel, which the "
+                      "decoder turns into output errors of up to 3e-3 to 8e-3 measured"}},
+    },
+}
+
 
 # The card's notes (copied from result.json by `zoo export`).
 NOTES = {
@@ -74,7 +91,7 @@ def train(run_dir, epochs=None, seed=0, quick=False):
         notes=NOTES,
         figures=["reconstructions.png", "samples.png", "manifold.png"],
     )
-    result["atol"] = ENCODE_ATOL
+    result["atol"] = ATOL
     atomic_write_text(f"{run_dir}/result.json", json.dumps(result, indent=2))
     return result
 

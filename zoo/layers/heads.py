@@ -156,16 +156,19 @@ class NearestNeighbourHead(keras.layers.Layer):
         self.membership.assign(np.eye(self.num_classes, dtype=np.float32)[labels])
 
     def call(self, x):
+        # New axes by expand_dims and plain broadcasting: indexing with None
+        # (x[:, None]) exports to ONNX as Unsqueeze plus a no-op Slice
+        # (0 to 1e9), which some runtimes (tract) refuse.
         if self.metric == "euclidean":
             # Differences, not |x|^2 - 2xg + |g|^2: that cancels to noise near a match.
-            difference = x[:, None, :] - self.gallery[None]  # [N, M, D]
+            difference = ops.expand_dims(x, 1) - self.gallery  # [N, M, D]
             distance = ops.sqrt(ops.sum(difference * difference, axis=-1))  # [N, M]
             # Non-members rise by 1e4; the min then picks each class's nearest member.
-            return ops.min(distance[:, :, None] + 1e4 * (1.0 - self.membership[None]), axis=1)
+            return ops.min(ops.expand_dims(distance, -1) + 1e4 * (1.0 - self.membership), axis=1)
         similarity = ops.matmul(l2_normalize(x), ops.transpose(self.gallery))  # [N, M]
         # Non-members drop by 4, below any cosine; the max then picks each
         # class's nearest member.
-        masked = similarity[:, :, None] + 4.0 * (self.membership[None] - 1.0)
+        masked = ops.expand_dims(similarity, -1) + 4.0 * (self.membership - 1.0)
         return ops.max(masked, axis=1)
 
     def compute_output_shape(self, input_shape):

@@ -21,7 +21,18 @@ Ties go to the first maximum in row-major window order, as in
   `include_batch_in_index`);
 - makes unpooling a nearest upsample times the mask, which exports to ONNX
   as Reshape / Tile / Slice / Pad / Mul: no ScatterND. Argmax indices are
-  turned into the mask first (integer Div / Mod and Equal, no scatter).
+  turned into the mask first: the upsampled indices equal a constant grid
+  of each pixel's own flat index (one Equal, no Div / Mod, no scatter).
+
+The argmax itself is computed without `tf.nn.max_pool_with_argmax` (whose
+ONNX form, MaxPool's optional Indices output, is NCHW and batch-inclusive, so
+tf2onnx rebuilds the NHWC index from runtime Shape arithmetic; tract and
+onnx2torch refuse that graph, and onnxruntime runs it slowly): every pixel
+equal to its upsampled window maximum is a candidate, and a second max pool
+over the negated flat indices of the candidates picks the smallest index,
+which is the first maximum in row-major window order. The indices are
+carried as float32, exact below 2**24 = H * W * C; a larger input falls back
+to `tf.nn.max_pool_with_argmax`.
 
 Windows may not overlap (`strides >= pool_size`), so every input pixel
 belongs to at most one window and the mask is unambiguous.
@@ -99,22 +110,117 @@ def _to_cells(x, size, strides, offsets, fill):
     x = tf.tile(x, [1, 1, sh, 1, sw, 1])
     x = tf.reshape(x, [-1, h * sh, w * sw, c])
     (top, left), (height, width) = offsets, size
-    x = x[:, top : top + height, left : left + width, :]
+    if (top, left, height, width) != (0, 0, h * sh, w * sw):
+        x = x[:, top : top + height, left : left + width, :]
     bottom, right = max(height - (h * sh - top), 0), max(width - (w * sw - left), 0)
     if bottom or right:
         x = tf.pad(x, [[0, 0], [0, bottom], [0, right], [0, 0]], constant_values=fill)
     return x
 
 
-def _argmax_to_mask(argmax, size, channels, strides, offsets, dtype):
-    """The mask [N, H, W, C] of per-sample flat NHWC argmax indices [N, h, w, C]."""
+def _exact_grid(size, pooled, strides, offsets):
+    """True when the cells tile the input exactly: no offset, no dropped or
+    padded row or column. Then an input-sized tensor [N, H, W, C] reshapes to
+    the window view [N * h, sh, w, sw, C] and a pooled one [N, h, w, C]
+    broadcasts against it as [N * h, 1, w, 1, C]: no Tile, no Slice (the fast
+    path; TF broadcasts at most 5 dimensions, hence N * h)."""
+    (height, width), (h, w), (sh, sw) = size, pooled, strides
+    return tuple(offsets) == (0, 0) and (height, width) == (h * sh, w * sw)
+
+
+def _windows(x, strides):
+    """[N, H, W, C] -> [N * h, sh, w, sw, C] (only on an `_exact_grid`)."""
+    _, height, width, c = x.shape
+    sh, sw = strides
+    return tf.reshape(x, [-1, sh, width // sw, sw, c])
+
+
+def _cells(x):
+    """Pooled [N, h, w, C] -> [N * h, 1, w, 1, C], broadcasting over `_windows`."""
+    _, _, w, c = x.shape
+    return tf.reshape(x, [-1, 1, w, 1, c])
+
+
+def _split_index(pooled, width, channels, strides, dtype):
+    """The flat index (y * W + x) * C + c of a pixel as cell part + window part:
+    the constant [1, h, w, C] index of each cell's top-left pixel, and the
+    constant [1, sh, 1, sw, 1] offset (a * W + b) * C of row a, column b of
+    the window (only on an `_exact_grid`)."""
+    (h, w), (sh, sw) = pooled, strides
+    rows = tf.reshape(tf.range(h, dtype=dtype) * (sh * width * channels), [1, h, 1, 1])
+    cols = tf.reshape(tf.range(w, dtype=dtype) * (sw * channels), [1, 1, w, 1])
+    chans = tf.reshape(tf.range(channels, dtype=dtype), [1, 1, 1, channels])
+    a = tf.reshape(tf.range(sh, dtype=dtype) * (width * channels), [1, sh, 1, 1, 1])
+    b = tf.reshape(tf.range(sw, dtype=dtype) * channels, [1, 1, 1, sw, 1])
+    return rows + cols + chans, a + b
+
+
+# Flat indices are carried as float32 through the second pooling, exact up to 2**24.
+_MAX_FLOAT_INDEX = 2**24
+
+
+def _flat_index(size, channels, dtype):
+    """The constant [1, H, W, C] grid of per-sample flat NHWC indices (y * W + x) * C + c."""
     height, width = size
-    # Decode y and x before tiling so the -1 fill never matches a pixel.
-    row = _to_cells(argmax // (width * channels), size, strides, offsets, fill=-1)
-    col = _to_cells((argmax // channels) % width, size, strides, offsets, fill=-1)
-    rows = tf.reshape(tf.range(height, dtype=row.dtype), [1, height, 1, 1])
-    cols = tf.reshape(tf.range(width, dtype=col.dtype), [1, 1, width, 1])
-    return tf.cast(tf.logical_and(tf.equal(row, rows), tf.equal(col, cols)), dtype)
+    return tf.reshape(tf.range(height * width * channels, dtype=dtype), [1, height, width, channels])
+
+
+def _window_mask(argmax, width, channels, strides):
+    """Bool [N * h, sh, w, sw, C]: where each pixel of the window view is its
+    window's argmax (only on an `_exact_grid`)."""
+    base, offset = _split_index(argmax.shape[1:3], width, channels, strides, argmax.dtype)
+    return tf.equal(_cells(argmax - base), offset)
+
+
+def _argmax_to_mask(argmax, size, channels, strides, offsets, dtype):
+    """The mask [N, H, W, C] of per-sample flat NHWC argmax indices [N, h, w, C]:
+    1 where the index repeated over its window's cell is the pixel's own index
+    (the -1 fill of the cells outside every window matches no pixel)."""
+    if _exact_grid(size, argmax.shape[1:3], strides, offsets):
+        mask = _window_mask(argmax, size[1], channels, strides)
+        return tf.reshape(tf.cast(mask, dtype), [-1, *size, channels])
+    cells = _to_cells(argmax, size, strides, offsets, fill=-1)
+    return tf.cast(tf.equal(cells, _flat_index(size, channels, argmax.dtype)), dtype)
+
+
+def _pool_with_argmax(inputs, pool_size, strides, padding, offsets):
+    """(max pool, int64 argmax) of NHWC `inputs`, ties to the first maximum in
+    row-major window order, as `tf.nn.max_pool_with_argmax(include_batch_in_index=False)`.
+
+    Each pixel equal to its window's maximum scores K - index (K larger than
+    every index, so the scores are >= 1), every other pixel 0; the window
+    maximum of the scores is the smallest index among the maxima."""
+    _, height, width, channels = inputs.shape
+    ksize, step = [1, *pool_size, 1], [1, *strides, 1]
+    total = height * width * channels
+    if total > _MAX_FLOAT_INDEX:
+        pooled, argmax = tf.nn.max_pool_with_argmax(inputs, ksize=ksize, strides=step,
+                                                    padding=padding.upper(),
+                                                    include_batch_in_index=False)
+        return pooled, tf.cast(argmax, tf.int64)
+    pooled = tf.nn.max_pool2d(inputs, ksize, step, padding.upper())
+    if tuple(pool_size) == tuple(strides) and _exact_grid((height, width), pooled.shape[1:3],
+                                                          strides, offsets):
+        # Within the window view only the offset (a * W + b) * C varies. The
+        # candidates' scores are distinct, so the ArgMax over the window has
+        # no tie; an ArgMax (not a Cast) makes the int64, which tract types
+        # as i64 (a Cast to int64 it types as a symbolic dimension).
+        base, offset = _split_index(pooled.shape[1:3], width, channels, strides, tf.int64)
+        is_max = tf.cast(tf.equal(_windows(inputs, strides), _cells(pooled)), tf.float32)
+        score = is_max * tf.cast(total - offset, tf.float32)  # [N * h, sh, w, sw, C]
+        (sh, sw), (_, w, c) = strides, pooled.shape[1:]
+        # Window rows next to window columns; channels stay innermost, so the
+        # transpose moves blocks of sw * C values.
+        score = tf.reshape(tf.transpose(score, [0, 2, 1, 3, 4]), [-1, w, sh * sw, c])
+        position = tf.math.argmax(score, axis=2, output_type=tf.int64)  # a * sw + b
+        first = tf.gather(tf.reshape(offset, [sh * sw]), position)
+        return pooled, tf.reshape(first, [-1, *pooled.shape[1:]]) + base
+    # Pixels outside every window are never read by the second pool, whatever their fill.
+    cells = _to_cells(pooled, (height, width), strides, offsets, fill=0)
+    score = total - _flat_index((height, width), channels, tf.float32)
+    first = tf.nn.max_pool2d(tf.cast(tf.equal(inputs, cells), tf.float32) * score,
+                             ksize, step, padding.upper())
+    return pooled, tf.cast(total - first, tf.int64)
 
 
 class _Geometry:
@@ -178,18 +284,13 @@ class MaxPoolingWithArgmax2D(_Geometry, keras.layers.Layer):
 
     def call(self, inputs):
         height, width, channels = _static_hwc(inputs.shape, type(self).__name__)
-        pooled, argmax = tf.nn.max_pool_with_argmax(
-            inputs,
-            ksize=[1, *self.pool_size, 1],
-            strides=[1, *self.strides, 1],
-            padding=self.padding.upper(),
-            include_batch_in_index=False,
-        )
+        offsets = self._offsets(height, width)
+        pooled, argmax = _pool_with_argmax(inputs, self.pool_size, self.strides, self.padding,
+                                           offsets)
         if self.positions == "argmax":
-            return [pooled, tf.cast(argmax, tf.int64)]
-        size = (height, width)
-        mask = _argmax_to_mask(argmax, size, channels, self.strides,
-                               self._offsets(height, width), self.compute_dtype)
+            return [pooled, argmax]
+        mask = _argmax_to_mask(argmax, (height, width), channels, self.strides, offsets,
+                               self.compute_dtype)
         return [pooled, mask]
 
     def compute_output_shape(self, input_shape):
@@ -273,9 +374,15 @@ class MaxUnpooling2D(_Geometry, keras.layers.Layer):
                 "int64 argmax indices when output_size=(H, W) is given. Received: "
                 f"{positions.dtype.name} positions with output_size={self.output_size}"
             )
-        values = _to_cells(pooled, (height, width), self.strides, offsets, fill=0)
-        mask = (_argmax_to_mask(positions, (height, width), channels, self.strides, offsets,
-                                values.dtype)
+        size = (height, width)
+        if _exact_grid(size, pooled.shape[1:3], self.strides, offsets):
+            # Broadcast each pooled value over its window: no Tile, no Slice.
+            mask = (_window_mask(positions, width, channels, self.strides) if integer
+                    else _windows(positions, self.strides))
+            values = _cells(pooled) * tf.cast(mask, pooled.dtype)
+            return tf.reshape(values, [-1, height, width, channels])
+        values = _to_cells(pooled, size, self.strides, offsets, fill=0)
+        mask = (_argmax_to_mask(positions, size, channels, self.strides, offsets, values.dtype)
                 if integer else tf.cast(positions, values.dtype))
         return values * mask
 
