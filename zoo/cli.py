@@ -70,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
                    default="default",
                    help="tf.distribute: mirrored = this machine's GPUs; multiworker = the "
                    "cluster in TF_CONFIG (run the same command on every worker)")
+    _data_options(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a trained or published model")
@@ -167,6 +168,44 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _data_options(parser):
+    """`zoo train NAME --data DIR` and its options (training.folder)."""
+    g = parser.add_argument_group("your own images (--data)")
+    g.add_argument("--data", type=Path, metavar="DIR",
+                   help="train on DIR/CLASS/IMAGE files (PNG, JPEG, BMP, GIF; grey or colour)")
+    g.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"),
+                   help="resize every image to H x W (default: the entry's input size)")
+    g.add_argument("--val-split", type=float, default=0.2, metavar="F",
+                   help="held out for validation, and as much again for the test: by class for "
+                        "embeddings and verification, by image otherwise (default 0.2)")
+    g.add_argument("--batch-size", type=int, metavar="N", help="default: the family's")
+    g.add_argument("--augment", action="store_true", help="random flips, shifts, brightness")
+    g.add_argument("--from", dest="from_name", metavar="NAME",
+                   help="start from a published entry's weights (layers of the same name and shape)")
+    g.add_argument("--freeze", action="store_true",
+                   help="keep the --from weights frozen (approach 1); default: fine-tune them")
+    g.add_argument("--strict", action="store_true",
+                   help="refuse an unreadable image instead of skipping it with a warning")
+
+
+def _train_data(args, spec, run_dir):
+    """The `--data` run of `zoo train` (exit 2 for a --data option without --data)."""
+    if args.data is None:
+        given = [f for f in ("image_size", "batch_size", "from_name") if getattr(args, f)]
+        given += [f for f in ("augment", "freeze", "strict") if getattr(args, f)]
+        if given or args.val_split != 0.2:
+            flags = ", ".join("--" + f.replace("_name", "").replace("_", "-") for f in given)
+            raise UsageError(f"{flags or '--val-split'} applies to training on your own "
+                             "images; add --data DIR.")
+        return None
+    from training.folder import train_folder
+
+    return train_folder(spec.name, args.data, run_dir, image_size=args.image_size,
+                        val_split=args.val_split, epochs=args.epochs, batch_size=args.batch_size,
+                        augment=args.augment, from_name=args.from_name, freeze=args.freeze,
+                        seed=args.seed, quick=args.quick, strict=args.strict)
+
+
 def _upsample_option(parser):
     parser.add_argument("--upsample", default="auto", type=_upsample,
                         help="0 finds faces of 80x80 px and up, 1 of 40x40 (4x slower); "
@@ -241,7 +280,8 @@ def cmd_train(args):
     with strategy.scope():  # the recipe builds, compiles and trains its models here
         # Each worker but the chief writes its own copy of the run folder.
         own_dir = distribute.worker_dir(run_dir, strategy)
-        result = recipe.train(own_dir, epochs=args.epochs, seed=args.seed, quick=args.quick)
+        result = _train_data(args, spec, own_dir) or recipe.train(
+            own_dir, epochs=args.epochs, seed=args.seed, quick=args.quick)
     print(json.dumps({"run_dir": str(own_dir), "metrics": result["metrics"],
                       "seconds": result["seconds"]}, indent=2))
 
