@@ -131,13 +131,15 @@ def train_folder(name, data_dir, run_dir, *, image_size=None, val_split=0.2, epo
                         f"({_describe(split, data, 'train')})",
                "eval": f"held-out test split: {_describe(split, data, 'test')}"}
     notes = {"data": "trained with `zoo train --data` on a folder of images",
+             "scan": f"{data.seconds} s",
              "preprocess": "each image file is read by zoo.retrieval.read_images and resized by "
                            "area averaging" + (", then aligned to a 150x150 chip" if kind == "face"
                                                else ""),
              "augment": "random flip, 10% shifts, +-20% brightness" if augment else "none"}
     if from_name:
         notes["from"] = {"name": from_name, "freeze": bool(freeze),
-                         **({"copied_layers": copied} if copied is not None else {})}
+                         **({"copied_layers": copied} if copied is not None else {}),
+                         "frozen": "the copied feature extractor" if freeze else "nothing"}
     from training.recipes.common import save_result
 
     _save_inputs(Path(run_dir), spec, model, parts["test"][0])
@@ -206,44 +208,59 @@ def _model(spec, kind, data, shape, overrides, seed):
     return seeded_model(spec.name, seed, input_shape=shape, **overrides)
 
 
+FEATURE_PARTS = ("backbone", "encode")  # what --freeze keeps fixed: the feature extractor
+
+
 def _start_from(model, from_name, freeze) -> int:
-    """Copy every layer of the published `from_name` whose name and weight
-    shapes match; freeze them with `freeze`. Returns how many were copied."""
+    """Copy every layer of the published `from_name` whose name (within its
+    sub-model) and weight shapes match. With `freeze`, the copied layers of the
+    feature extractor (the "backbone" or "encode" sub-model) stay fixed and the
+    rest (projection, heads, decoder) train. Returns how many were copied."""
     import zoo
 
-    source = {layer.name: layer for layer in _layers(zoo.load(from_name))}
-    copied = []
-    for layer in _layers(model):
-        other = source.get(layer.name)
-        if other is None or not layer.weights:
+    source = dict(_leaves(zoo.load(from_name)))
+    copied, frozen = 0, 0
+    for path, layer in _leaves(model):
+        other = source.get(path)
+        if other is None:
             continue
         theirs, ours = other.get_weights(), layer.get_weights()
         if len(theirs) == len(ours) and all(a.shape == b.shape for a, b in zip(theirs, ours)):
             layer.set_weights(theirs)
-            copied.append(layer)
-            if freeze:
+            copied += 1
+            if freeze and any(part in FEATURE_PARTS for part in path.split("/")[:-1]):
                 layer.trainable = False
+                frozen += 1
     if not copied:
-        raise ValueError(f"No layer of {from_name!r} fits {model.name!r} (no name with the same "
-                         "weight shapes). Pick a source of the same family. "
+        raise ValueError(f"No layer of {from_name!r} fits {model.name!r} (no layer with the same "
+                         "name and weight shapes). Pick a source of the same family. "
                          f"Received: --from {from_name}")
+    if freeze and not frozen:
+        raise ValueError(f"--freeze keeps a copied feature extractor ({' or '.join(FEATURE_PARTS)}) "
+                         f"fixed, and none of {from_name!r} fits {model.name!r}. Drop --freeze to "
+                         "fine-tune what was copied.")
     if freeze:
         _recompile(model)
-    return len(copied)
+    return copied
 
 
-def _layers(model):
+def _leaves(model, prefix=""):
+    """(path, layer) of every layer with weights and no sub-layers, path "sub/…/name"."""
     out = []
     for layer in model.layers:
-        out.append(layer)
-        if hasattr(layer, "layers"):
-            out += _layers(layer)
+        path = f"{prefix}{layer.name}"
+        if isinstance(getattr(layer, "layers", None), list) and layer.layers:
+            out += _leaves(layer, path + "/")
+        elif layer.weights:
+            out.append((path, layer))
     return out
 
 
 def _recompile(model):
     optimizer = model.optimizer.__class__.from_config(model.optimizer.get_config())
-    model.compile(optimizer=optimizer, loss=model.loss)
+    metrics = ["binary_accuracy"] if model.loss == "binary_crossentropy" else (
+        ["accuracy"] if model.loss == "sparse_categorical_crossentropy" else None)
+    model.compile(optimizer=optimizer, loss=model.loss, metrics=metrics)
 
 
 def _chips(images):

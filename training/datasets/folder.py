@@ -155,10 +155,10 @@ def load_folder(directory, image_size=None, channels=1, *, strict=False, min_sid
                 image = np.asarray(read_images(path, channels=channels))
             except (ValueError, OSError) as error:
                 if strict:
-                    raise FolderDataError(f"Unreadable image {relative!r} ({_reason(error)}); "
+                    raise FolderDataError(f"Unreadable image {relative!r} ({_reason(error, path)}); "
                                           "fix or remove it, or drop --strict to skip it.") from None
-                skipped.append((relative, _reason(error)))
-                warnings.warn(f"skipped unreadable image {relative!r} ({_reason(error)})",
+                skipped.append((relative, _reason(error, path)))
+                warnings.warn(f"skipped unreadable image {relative!r} ({_reason(error, path)})",
                               FolderWarning, stacklevel=2)
                 continue
             if min(image.shape[:2]) < min_side:
@@ -269,9 +269,11 @@ def split_folder(labels, val_split=0.2, by="class", seed=0) -> dict:
     return split
 
 
-def _reason(error) -> str:
+def _reason(error, path) -> str:
+    """Pillow's reason, without the machine path (the message names the file)."""
     text = str(error)
-    return text.split("(", 1)[1].rsplit(")", 1)[0] if "Pillow can read (" in text else text
+    text = text.split("(", 1)[1].rsplit(")", 1)[0] if "Pillow can read (" in text else text
+    return text.replace(f" '{path}'", "").replace(str(path), path.name)
 
 
 class _Progress:
