@@ -63,7 +63,7 @@ def family(spec) -> str:
 
 def train_folder(name, data_dir, run_dir, *, image_size=None, val_split=0.2, epochs=None,
                  batch_size=None, augment=False, from_name=None, freeze=False, seed=0,
-                 quick=False, strict=False, progress=sys.stderr) -> dict:
+                 quick=False, strict=False, photos=False, progress=sys.stderr) -> dict:
     """Train entry `name` on the images of `data_dir/CLASS/IMAGE`, measure it on the
     held-out split and write the run folder (`model.keras`, `result.json`, ...).
 
@@ -85,6 +85,9 @@ def train_folder(name, data_dir, run_dir, *, image_size=None, val_split=0.2, epo
         seed: seeds the split, batches, augmentation and weights.
         quick: a smoke-test run (tiny config, 1 epoch, few pairs).
         strict: refuse an unreadable image instead of skipping it.
+        photos: face entries: the images are photos; each one's largest face
+            is found by the face detector and aligned (a photo without a face
+            is left out with a warning). Default: framed faces (ORL-like).
         progress: where the scan prints its progress, or None.
     """
     import zoo
@@ -98,9 +101,15 @@ def train_folder(name, data_dir, run_dir, *, image_size=None, val_split=0.2, epo
     if kind == "face" and from_name not in (None, "face_resnet"):
         raise ValueError(f"{name} is built on face_resnet; --from takes only face_resnet there. "
                          f"Received: --from {from_name}")
+    if photos and kind != "face":
+        raise ValueError(f"--photos finds faces for the face entries; {name} takes the images "
+                         "as they are. Drop --photos.")
     if kind == "face" and freeze and name == "face_id_finetune":
         raise ValueError("face_id_finetune fine-tunes face_resnet's top layers (approach 2); "
                          "for a frozen face_resnet (approach 1) train face_id_head.")
+    if spec.name == "verify_mlp" and from_name is None and not quick:
+        raise ValueError("verify_mlp trains only its MLP head on a frozen backbone; pass --from "
+                         "fmnist_cnn (or another entry with a CNN backbone) for its features.")
     overrides = _overrides(spec, quick, from_name)
     shape = _input_shape(spec, kind, image_size, overrides)
     with warnings.catch_warnings(record=True) as caught:
@@ -116,9 +125,12 @@ def train_folder(name, data_dir, run_dir, *, image_size=None, val_split=0.2, epo
         else:
             warnings.warn_explicit(warning.message, warning.category, warning.filename,
                                    warning.lineno)
-    split = split_folder(data.labels, val_split, SPLIT_BY[kind], seed)
-    images = _chips(data.images) if kind == "face" else data.images
-    parts = {k: (images[split[k]], data.labels[split[k]]) for k in ("train", "val", "test")}
+    images, labels, no_face = data.images, data.labels, []
+    if kind == "face":
+        images, keep, no_face = _chips(data, photos, progress)
+        labels = data.labels[keep]
+    split = split_folder(labels, val_split, SPLIT_BY[kind], seed)
+    parts = {k: (images[split[k]], labels[split[k]]) for k in ("train", "val", "test")}
     epochs = 1 if quick else (epochs or EPOCHS[kind])
     batch_size = batch_size or BATCH_SIZE[kind]
     model = _model(spec, kind, data, shape, overrides, seed)
@@ -126,10 +138,12 @@ def train_folder(name, data_dir, run_dir, *, image_size=None, val_split=0.2, epo
     context = dict(spec=spec, kind=kind, parts=parts, run_dir=Path(run_dir), epochs=epochs,
                    batch_size=batch_size, augment=augment, seed=seed, quick=quick)
     measured = _TRAIN[kind](model, **context)
-    dataset = {**data.card(), "split": _split_card(split, data),
+    dataset = {**data.card(), "split": _split_card(split, data, labels),
+               **({"faces": "photos: largest face found by face_detector, aligned",
+                   "no_face": len(no_face)} if photos else {}),
                "train": f"{len(split['train'])} images of the folder "
-                        f"({_describe(split, data, 'train')})",
-               "eval": f"held-out test split: {_describe(split, data, 'test')}"}
+                        f"({_describe(split, labels, 'train')})",
+               "eval": f"held-out test split: {_describe(split, labels, 'test')}"}
     notes = {"data": "trained with `zoo train --data` on a folder of images",
              "scan": f"{data.seconds} s",
              "preprocess": "each image file is read by zoo.retrieval.read_images and resized by "
@@ -218,10 +232,10 @@ def _start_from(model, from_name, freeze) -> int:
     rest (projection, heads, decoder) train. Returns how many were copied."""
     import zoo
 
-    source = dict(_leaves(zoo.load(from_name)))
+    source = {_key(path): layer for path, layer in _leaves(zoo.load(from_name))}
     copied, frozen = 0, 0
     for path, layer in _leaves(model):
-        other = source.get(path)
+        other = source.get(_key(path))
         if other is None:
             continue
         theirs, ours = other.get_weights(), layer.get_weights()
@@ -244,6 +258,13 @@ def _start_from(model, from_name, freeze) -> int:
     return copied
 
 
+def _key(path):
+    """A layer's path from its backbone on, so the CNN backbone of a classifier
+    ("backbone/...") and of an embedding tower ("embed/backbone/...") match."""
+    parts = path.split("/")
+    return "/".join(parts[parts.index("backbone"):]) if "backbone" in parts[:-1] else path
+
+
 def _leaves(model, prefix=""):
     """(path, layer) of every layer with weights and no sub-layers, path "sub/…/name"."""
     out = []
@@ -263,10 +284,36 @@ def _recompile(model):
     model.compile(optimizer=optimizer, loss=model.loss, metrics=metrics)
 
 
-def _chips(images):
+def _chips(data, photos, progress):
+    """(uint8 150x150 RGB chips, kept indices, files without a face). Framed faces
+    (ORL-like) are aligned on their framing box; photos go through the face
+    detector first (`zoo.faces.pipeline`), and the largest face is kept."""
     from zoo.faces.align import align_faces
 
-    return align_faces(images)
+    if not photos:
+        return align_faces(data.images), np.arange(len(data.labels)), []
+    from zoo.faces.chips import extract_chip
+    from zoo.faces.pipeline import FacePipeline, NoFaceError
+
+    pipeline = FacePipeline(embedder=None)
+    chips, keep, missing = [], [], []
+    for i, (image, name) in enumerate(zip(data.images, data.files)):
+        try:
+            faces = pipeline.detect(np.asarray(image), name)
+        except NoFaceError:
+            faces = []
+        if not faces:
+            missing.append(name)
+            continue
+        chips.append(extract_chip(np.asarray(image), faces[0].landmarks, 150, 0.25))
+        keep.append(i)
+    if missing and progress is not None:
+        print(f"zoo: warning: no face found in {len(missing)} photo(s), left out: "
+              f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}", file=progress)
+    if not chips:
+        raise ValueError(f"No face found in any of the {len(data.files)} photos of "
+                         f"{data.name!r}. Pass framed faces without --photos, or larger photos.")
+    return np.stack(chips), np.asarray(keep), missing
 
 
 # -- training and measuring, per family -------------------------------------------------
@@ -428,18 +475,18 @@ _TRAIN = {"pair": _train_pairs, "embedding": _train_embedding, "classifier": _tr
 # -- the record -------------------------------------------------------------------------
 
 
-def _split_card(split, data):
+def _split_card(split, data, labels):
     card = dict(split["rule"])
     for key in ("train", "val", "test"):
-        labels = data.labels[split[key]]
-        card[key] = {"images": int(len(labels)), "classes": int(len(np.unique(labels)))}
+        part = labels[split[key]]
+        card[key] = {"images": int(len(part)), "classes": int(len(np.unique(part)))}
     if split["rule"]["by"] == "class":
-        card["test"]["class_names"] = sorted({data.class_names[c] for c in data.labels[split["test"]]})
+        card["test"]["class_names"] = sorted({data.class_names[c] for c in labels[split["test"]]})
     return card
 
 
-def _describe(split, data, key):
-    labels = data.labels[split[key]]
+def _describe(split, labels, key):
+    labels = labels[split[key]]
     by = split["rule"]["by"]
     what = (f"{len(np.unique(labels))} classes not trained on" if by == "class" and key == "test"
             else f"{len(np.unique(labels))} classes")

@@ -186,13 +186,15 @@ def _data_options(parser):
                    help="keep the --from weights frozen (approach 1); default: fine-tune them")
     g.add_argument("--strict", action="store_true",
                    help="refuse an unreadable image instead of skipping it with a warning")
+    g.add_argument("--photos", action="store_true",
+                   help="face entries: find the largest face of each photo (default: framed faces)")
 
 
 def _train_data(args, spec, run_dir):
     """The `--data` run of `zoo train` (exit 2 for a --data option without --data)."""
     if args.data is None:
         given = [f for f in ("image_size", "batch_size", "from_name") if getattr(args, f)]
-        given += [f for f in ("augment", "freeze", "strict") if getattr(args, f)]
+        given += [f for f in ("augment", "freeze", "strict", "photos") if getattr(args, f)]
         if given or args.val_split != 0.2:
             flags = ", ".join("--" + f.replace("_name", "").replace("_", "-") for f in given)
             raise UsageError(f"{flags or '--val-split'} applies to training on your own "
@@ -203,7 +205,7 @@ def _train_data(args, spec, run_dir):
     return train_folder(spec.name, args.data, run_dir, image_size=args.image_size,
                         val_split=args.val_split, epochs=args.epochs, batch_size=args.batch_size,
                         augment=args.augment, from_name=args.from_name, freeze=args.freeze,
-                        seed=args.seed, quick=args.quick, strict=args.strict)
+                        seed=args.seed, quick=args.quick, strict=args.strict, photos=args.photos)
 
 
 def _upsample_option(parser):
