@@ -290,3 +290,21 @@ def test_export_of_a_folder_run_never_replaces_the_shipped_artifact(tmp_path, mo
     with pytest.raises(publishing.PublishError, match="your folder 'mine'.*--out DIR"):
         publishing.publish(spec, run, tmp_path / "saved_models" / "fmnist_cnn")
     assert not (tmp_path / "saved_models").exists()
+
+
+def test_photos_are_cropped_to_their_largest_face(tmp_path, capsys):
+    """--photos: the face detector finds each photo's face and it is aligned to
+    the 150x150 chip; a photo without a face is left out with a warning."""
+    from training.datasets.face_scenes import face_scenes
+    from training.folder import _chips
+
+    folder = tmp_path / "photos" / "someone"
+    folder.mkdir(parents=True)
+    for i, scene in enumerate(face_scenes(3, seed=0, count=1, scale=(1.5, 1.5))):
+        _save(scene.image, folder / f"{i}.jpg")
+    _save(np.full((240, 320), 90, np.uint8), folder / "wall.png")
+    data = load_folder(tmp_path / "photos", min_classes=1)
+    chips, keep, missing = _chips(data, True, sys.stderr)
+    assert chips.shape == (3, 150, 150, 3) and chips.dtype == np.uint8
+    assert keep.tolist() == [0, 1, 2] and missing == ["someone/wall.png"]
+    assert "no face found in 1 photo(s), left out: someone/wall.png" in capsys.readouterr().err
