@@ -61,7 +61,8 @@ def family(spec) -> str:
     return FAMILIES[spec.builder]
 
 
-def train_folder(name, data_dir, run_dir, *, image_size=None, val_split=0.2, epochs=None,
+def train_folder(name, data_dir, run_dir, *, image_size=None, channels=None, val_split=0.2,
+                 epochs=None,
                  batch_size=None, augment=False, from_name=None, freeze=False, seed=0,
                  quick=False, strict=False, photos=False, progress=sys.stderr) -> dict:
     """Train entry `name` on the images of `data_dir/CLASS/IMAGE`, measure it on the
@@ -73,6 +74,7 @@ def train_folder(name, data_dir, run_dir, *, image_size=None, val_split=0.2, epo
         run_dir: the run folder.
         image_size: (H, W) of the network input; default: the entry's. Face
             entries align every face to the 150x150 chip instead.
+        channels: 1 (grey) or 3 (RGB) network input; default: the entry's.
         val_split: the held-out share, in (0, 0.5): that share for validation
             (threshold, checkpoint choice) and as much again for the test.
         epochs, batch_size: default: the family's (`EPOCHS`, `BATCH_SIZE`).
@@ -111,7 +113,7 @@ def train_folder(name, data_dir, run_dir, *, image_size=None, val_split=0.2, epo
         raise ValueError("verify_mlp trains only its MLP head on a frozen backbone; pass --from "
                          "fmnist_cnn (or another entry with a CNN backbone) for its features.")
     overrides = _overrides(spec, quick, from_name)
-    shape = _input_shape(spec, kind, image_size, overrides)
+    shape = _input_shape(spec, kind, image_size, overrides, channels)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FolderWarning)
         data = load_folder(data_dir, None if kind == "face" else shape[:2], shape[-1],
@@ -180,14 +182,16 @@ def _overrides(spec, quick, from_name):
     return overrides
 
 
-def _input_shape(spec, kind, image_size, overrides):
+def _input_shape(spec, kind, image_size, overrides, channels=None):
     if kind == "face":
-        if image_size is not None:
-            raise ValueError(f"{spec.name} aligns every face to a 150x150 chip; --image-size does "
-                             "not apply. Received: --image-size " + " ".join(map(str, image_size)))
+        if image_size is not None or channels is not None:
+            raise ValueError(f"{spec.name} aligns every face to a 150x150 RGB chip; --image-size "
+                             "and --channels do not apply.")
         return tuple(spec.input_shape)
+    if channels not in (None, 1, 3):
+        raise ValueError(f"--channels must be 1 (grey) or 3 (RGB). Received: --channels {channels}")
     height, width = image_size or spec.input_shape[:2]
-    return int(height), int(width), int(spec.input_shape[-1])
+    return int(height), int(width), int(channels or spec.input_shape[-1])
 
 
 def _min_side(spec, kind, overrides):
@@ -526,6 +530,7 @@ def _record_run(run_dir, result, spec, kind, shape, name, data, val_split, epoch
     args = [f"zoo train {name} --data {data.name}", f"--val-split {val_split}",
             f"--epochs {epochs}", f"--batch-size {batch_size}", f"--seed {seed}"]
     args += [f"--image-size {image_size[0]} {image_size[1]}"] if image_size else []
+    args += [f"--channels {shape[-1]}"] if kind != "face" and shape[-1] != spec.input_shape[-1] else []
     args += ["--augment"] if augment else []
     args += [f"--from {shlex.quote(from_name)}"] if from_name else []
     args += ["--freeze"] if freeze else []

@@ -175,6 +175,8 @@ def _data_options(parser):
                    help="train on DIR/CLASS/IMAGE files (PNG, JPEG, BMP, GIF; grey or colour)")
     g.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"),
                    help="resize every image to H x W (default: the entry's input size)")
+    g.add_argument("--channels", type=int, choices=(1, 3),
+                   help="1 = grey, 3 = RGB network input (default: the entry's)")
     g.add_argument("--val-split", type=float, default=0.2, metavar="F",
                    help="held out for validation, and as much again for the test: by class for "
                         "embeddings and verification, by image otherwise (default 0.2)")
@@ -193,7 +195,8 @@ def _data_options(parser):
 def _train_data(args, spec, run_dir):
     """The `--data` run of `zoo train` (exit 2 for a --data option without --data)."""
     if args.data is None:
-        given = [f for f in ("image_size", "batch_size", "from_name") if getattr(args, f)]
+        given = [f for f in ("image_size", "channels", "batch_size", "from_name")
+                 if getattr(args, f)]
         given += [f for f in ("augment", "freeze", "strict", "photos") if getattr(args, f)]
         if given or args.val_split != 0.2:
             flags = ", ".join("--" + f.replace("_name", "").replace("_", "-") for f in given)
@@ -203,7 +206,8 @@ def _train_data(args, spec, run_dir):
     from training.folder import train_folder
 
     return train_folder(spec.name, args.data, run_dir, image_size=args.image_size,
-                        val_split=args.val_split, epochs=args.epochs, batch_size=args.batch_size,
+                        channels=args.channels, val_split=args.val_split, epochs=args.epochs,
+                        batch_size=args.batch_size,
                         augment=args.augment, from_name=args.from_name, freeze=args.freeze,
                         seed=args.seed, quick=args.quick, strict=args.strict, photos=args.photos)
 
