@@ -12,7 +12,7 @@ from pathlib import Path
 from zoo.io import atomic_write_text
 
 SECTIONS = ("metric_learning", "faces", "face_resnet", "face_transfer", "face_photos", "autoencoders",
-            "serving", "search")
+            "serving", "search", "gallery_store")
 TIMED = ("serving", "search")
 PLOTS = {"serving_latency.png": "Batch-1 latency per engine",
          "serving_throughput.png": "Batch-256 throughput per engine",

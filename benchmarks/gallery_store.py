@@ -137,14 +137,12 @@ SCALE = """
         int(sys.argv[4]), int(sys.argv[5])
     vectors, probes = dataset(n, queries)
     Gallery(distance="cosine").save(folder)
-    store = Store(folder / "gallery.db")
+    writer = Gallery.load(folder, rows=False)  # writes through, holds no rows
     start = time.perf_counter()
-    for at in range(0, n, batch):
-        rows = vectors[at:at + batch]
-        store.add([f"p{(at + i) // per:07d}" for i in range(len(rows))], rows)  # one transaction
-        print(f"  enrolled {min(at + batch, n)}/{n}", file=sys.stderr, flush=True)
+    writer.enroll_many([f"p{i // per:07d}" for i in range(n)], vectors, batch=batch,
+                       progress=True)  # one transaction per batch
     enroll = time.perf_counter() - start
-    store.close()
+    writer._store.close()
     size = sum(f.stat().st_size for f in folder.iterdir())
     start = time.perf_counter()
     gallery = Gallery.load(folder)
@@ -157,11 +155,25 @@ SCALE = """
     start = time.perf_counter()
     search.numpy_top_k(groups, probes, K, "cosine")
     bare_s = time.perf_counter() - start
+    faiss_qps = "-"
+    if gallery.faiss_above is None:
+        try:
+            import faiss  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            Gallery.load(folder, faiss_above=0).identify_embeddings(probes[:1], K)  # persists it
+            indexed = Gallery.load(folder, faiss_above=0)
+            indexed.identify_embeddings(probes[:10], K)  # reads gallery.faiss
+            start = time.perf_counter()
+            indexed.identify_embeddings(probes, K)
+            faiss_qps = round(queries / (time.perf_counter() - start))
     print(json.dumps({"vectors": n, "enroll s": round(enroll, 2),
                       "enrolls/s": round(n / enroll), "db MiB": round(size / 2**20, 1),
                       "load s": round(load, 2), "identify q/s": round(queries / gallery_s),
                       "bare search q/s": round(queries / bare_s),
                       "identify / bare": round(gallery_s / bare_s, 2),
+                      "faiss identify q/s": faiss_qps,
                       "peak RSS MiB": round(resource.getrusage(resource.RUSAGE_SELF)
                                              .ru_maxrss / 1024)}))
 """
@@ -185,6 +197,36 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
+def report(writers=8, enrolls=25, kill_rounds=10, sizes=(10_000, 100_000, 1_000_000),
+           queries=1000) -> str:
+    """The Markdown section: concurrency, kill -9 and scale tables.
+
+    Args:
+        writers, enrolls: writer processes and `zoo gallery enroll` calls each.
+        kill_rounds: processes killed (kill -9) part-way through 50 enrolls.
+        sizes: gallery sizes of the scale table (none: skip it).
+        queries: identify queries per size.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        parts = ["### Gallery store (SQLite; `python -m benchmarks.gallery_store`)\n",
+                 f"Concurrent CLI enrolls ({writers} processes x {enrolls}) with a reader "
+                 "listing and identifying in a loop:\n",
+                 table([concurrency(writers, enrolls, tmp)]) + "\n",
+                 f"kill -9 at a random point of 50 enrolls, {kill_rounds} rounds:\n",
+                 table([kills(kill_rounds, tmp)]) + "\n"]
+        if sizes:
+            parts += [f"Scale ({DIM}-d, {PER_PERSON} vectors per person, top-{K} cosine, "
+                      f"{queries} queries; faiss reads its index persisted beside the "
+                      "database):\n", table(scale(sizes, queries, tmp)) + "\n"]
+    return "\n".join(parts)
+
+
+def run(from_cards=False) -> str:
+    """The section of `python -m benchmarks` (nothing here is read from cards)."""
+    return report()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--writers", type=int, default=8)
@@ -193,16 +235,7 @@ def main(argv=None):
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=1000)
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        print("## Concurrent CLI enrolls with a reader\n")
-        print(table([concurrency(args.writers, args.enrolls, tmp)]) + "\n")
-        print("## kill -9 during enrolls\n")
-        print(table([kills(args.kills, tmp)]) + "\n")
-        if args.sizes:
-            print(f"## Scale ({DIM}-d, {PER_PERSON} vectors per person, top-{K} cosine, "
-                  f"{args.queries} queries)\n")
-            print(table(scale(args.sizes, args.queries, tmp)))
+    print(report(args.writers, args.enrolls, args.kills, args.sizes, args.queries))
 
 
 if __name__ == "__main__":

@@ -434,7 +434,8 @@ def _graph_inputs(proto):
 def _read_tensor(folder, filename):
     path = Path(folder) / filename
     if not path.is_file():
-        raise ValueError(f"Missing test data file; run write_test_data. Received: path={str(path)!r}")
+        raise ValueError(f"Missing test data file; re-export the artifact with `zoo export NAME "
+                         f"--force` or re-pull it with `zoo pull NAME`. Received: path={str(path)!r}")
     tensor = onnx.TensorProto()
     tensor.ParseFromString(path.read_bytes())
     return onnx.numpy_helper.to_array(tensor)

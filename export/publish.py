@@ -22,7 +22,7 @@ from export.parity import (ParityReport, check, reference_outputs, side_inputs, 
                            write_test_data)
 from export.savedmodel import export_savedmodel
 from training.recipes.common import load_result, load_run_model
-from zoo.io import atomic_write_text, replace_dir, sha256_file
+from zoo.io import atomic_write_text, replace_dir, sha256_file, sweep_stale
 from zoo.models.graphs import graph_model
 from zoo.saving import load_model
 
@@ -51,6 +51,8 @@ def publish(spec, run_dir, out, formats=("onnx", "savedmodel"), force=False) -> 
         The `ParityReport`; when it is not ok, nothing was published.
     """
     out, run_dir = Path(out), Path(run_dir)
+    if out.parent.is_dir():
+        sweep_stale(out.parent, f".{out.name}.????????")  # staging folders of killed exports
     shipped = out.resolve() == (REPO / "saved_models" / spec.name).resolve()
     if out.exists() and not force:
         what = "the shipped artifact" if shipped else "an artifact folder"
@@ -233,10 +235,10 @@ def _inference_copy(model):
 
 def _record_weights(name, folder: Path):
     card = json.loads((folder / "card.json").read_text())
-    files = {n: e["sha256"] for n, e in card["files"].items()}
+    files = {n: {"sha256": e["sha256"], "bytes": e["bytes"]} for n, e in card["files"].items()}
     # The stored test data too, so that a cache filled by `zoo pull` passes `zoo check`.
     tests = [p.relative_to(folder).as_posix() for p in sorted(folder.glob("test_data/*/*.pb"))]
-    files.update({n: e["sha256"] for n, e in file_entries(folder, ["card.json", *tests]).items()})
+    files.update(file_entries(folder, ["card.json", *tests]))
     weights = json.loads(WEIGHTS_JSON.read_text())
     weights[name] = dict(sorted(files.items()))
     atomic_write_text(WEIGHTS_JSON, json.dumps(dict(sorted(weights.items())), indent=2) + "\n")

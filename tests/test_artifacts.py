@@ -38,8 +38,10 @@ def test_artifact_matches_registry_and_card(name):
     card = json.loads((folder / "card.json").read_text())
     assert card["name"] == name and card["version"] == spec.version
     assert sorted(card["graphs"]) == sorted(spec.graphs)
+    assert set(spec.sizes) == set(spec.weights)
     for file, digest in spec.weights.items():
         assert sha256_file(folder / file) == digest, file
+        assert (folder / file).stat().st_size == spec.sizes[file], file
     assert sum(p.stat().st_size for p in _committed_files(folder)) <= MAX_BYTES
     assert card["metrics"], "a published card needs measured metrics"
     model = zoo.create(name)

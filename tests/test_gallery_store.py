@@ -330,3 +330,55 @@ def test_enroll_many_goes_in_batches_with_progress(tmp_path):
         np.testing.assert_allclose(again._rows[person], gallery._rows[person], atol=1e-6)
     with pytest.raises(ValueError, match="not 'unknown'"):
         gallery.enroll_many(["unknown"], vectors[:1])
+
+
+# -- a faiss index persisted beside the database -------------------------------------
+
+def _identify_all(folder, queries, monkeypatch, build_allowed):
+    """identify through faiss; fails the test when an index is built but must not be."""
+    from zoo import search
+
+    monkeypatch.undo()  # the real faiss_index again
+    real = search.faiss_index
+
+    def guarded(*args, **kwargs):
+        if not build_allowed:
+            pytest.fail("the persisted index should have been read, not rebuilt")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(search, "faiss_index", guarded)
+    gallery = Gallery.load(folder, faiss_above=0)
+    assert gallery.backend == "faiss"
+    matches = gallery.identify_embeddings(queries)
+    gallery._store.close()
+    return [m.person for m in matches]
+
+
+def test_a_persisted_faiss_index_is_reused_until_the_database_changes(tmp_path, monkeypatch):
+    pytest.importorskip("faiss")
+    folder = tmp_path / "g"
+    small_gallery(folder, people=4, dim=6)
+    rng = np.random.default_rng(1)
+    queries = rng.normal(size=(5, 6))
+    numpy_answer = [m.person for m in Gallery.load(folder).identify_embeddings(queries)]
+
+    assert _identify_all(folder, queries, monkeypatch, build_allowed=True) == numpy_answer
+    with Store(folder / "gallery.db") as store:
+        record, generation = store.index_record("faiss-cosine"), store.meta()["generation"]
+    assert record["generation"] == generation and (folder / "gallery.faiss").is_file()
+    assert _identify_all(folder, queries, monkeypatch, build_allowed=False) == numpy_answer
+
+    # Another writer enrolls: the database's generation moves on, the file is stale.
+    writer = Gallery.load(folder, rows=False)
+    writer.enroll_embeddings("newcomer", queries[:1])
+    writer._store.close()
+    assert _identify_all(folder, queries[:1], monkeypatch, build_allowed=True) == ["newcomer"]
+    with Store(folder / "gallery.db") as store:
+        assert store.index_record("faiss-cosine")["generation"] == store.meta()["generation"]
+
+    # A file that does not match its recorded sha256 is rebuilt, never read.
+    data = bytearray((folder / "gallery.faiss").read_bytes())
+    data[-1] ^= 1
+    (folder / "gallery.faiss").write_bytes(bytes(data))
+    assert _identify_all(folder, queries[:1], monkeypatch, build_allowed=True) == ["newcomer"]
+    assert _identify_all(folder, queries[:1], monkeypatch, build_allowed=False) == ["newcomer"]

@@ -126,8 +126,9 @@ def test_publishing_into_saved_models_records_the_hashes(run_dir, tmp_path, monk
     assert tests and set(recorded) == set(card["files"]) | {"card.json"} | tests
     from zoo.io import sha256_file
 
-    for name, digest in recorded.items():
-        assert sha256_file(out / name) == digest
+    for name, entry in recorded.items():
+        assert sha256_file(out / name) == entry["sha256"]
+        assert (out / name).stat().st_size == entry["bytes"]
 
 
 def test_runtime_matches_keras_on_the_artifact(artifact):

@@ -70,3 +70,41 @@ def test_run_folder_holds_config_history_and_timings(tmp_path):
     assert (tmp_path / "checkpoints" / "last.keras").exists()
     assert not (tmp_path / "backup").exists()  # removed once the run finished
     assert result.seconds > 0
+
+
+def test_off_a_terminal_progress_lines_come_between_the_epoch_lines(tmp_path, monkeypatch, capsys):
+    """verbose=2 (what "auto" picks without a terminal): Keras prints one line per
+    epoch, at its end; `ProgressLines` adds `STEP/STEPS - Ns - ETA - loss` lines
+    after the first batch and then every PROGRESS_SECONDS (0 here: every batch)."""
+    import re
+
+    from training import runner
+    import zoo
+
+    monkeypatch.setattr(runner, "PROGRESS_SECONDS", 0.0)
+    x = np.random.default_rng(0).random((40, 8, 8, 1)).astype("float32")
+    y = np.arange(40) % 10
+    model = zoo.create("fmnist_cnn", input_shape=(8, 8, 1), widths=(4,))
+    runner.fit(model, runner.array_epochs(x, y, batch_size=16), epochs=2, run_dir=tmp_path,
+               verbose=2)
+    lines = capsys.readouterr().out.splitlines()
+    progress = [l for l in lines if re.fullmatch(r"  \d/3 - \d+s( - ETA \d+s)? - loss: \d+\.\d{4}.*", l)]
+    assert [l.split()[0] for l in progress] == ["1/3", "2/3", "3/3"] * 2, lines
+    assert "ETA" in progress[0] and "ETA" not in progress[2]
+    assert "accuracy: " in progress[0]
+
+
+def test_progress_lines_skip_epochs_shorter_than_the_interval(capsys):
+    """Only the run's first batch prints when every epoch ends within the interval
+    (150 epochs of 5 steps give 150 epoch lines, not 300 lines)."""
+    from training.runner import ProgressLines
+
+    progress = ProgressLines(seconds=3600)
+    progress.set_params({"steps": 5, "epochs": 3})
+    progress.on_train_begin()
+    for epoch in range(3):
+        progress.on_epoch_begin(epoch)
+        for batch in range(5):
+            progress.on_train_batch_end(batch, {"loss": 1.0})
+        progress.on_epoch_end(epoch)
+    assert capsys.readouterr().out.splitlines() == ["  1/5 - 0s - ETA 0s - loss: 1.0000"]

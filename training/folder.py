@@ -138,7 +138,8 @@ def train_folder(name, data_dir, run_dir, *, image_size=None, channels=None, val
     model = _model(spec, kind, data, shape, overrides, seed)
     copied = _start_from(model, from_name, freeze) if from_name and kind != "face" else None
     context = dict(spec=spec, kind=kind, parts=parts, run_dir=Path(run_dir), epochs=epochs,
-                   batch_size=batch_size, augment=augment, seed=seed, quick=quick)
+                   batch_size=batch_size, augment=augment, seed=seed, quick=quick,
+                   folder=data.sha256)
     measured = _TRAIN[kind](model, **context)
     dataset = {**data.card(), "split": _split_card(split, data, labels),
                **({"faces": "photos: largest face found by face_detector, aligned",
@@ -338,9 +339,9 @@ def _augmenter(seed):
 def _augmented(epochs_data, seed, target_is_input=False):
     """`epochs_data` with every float image batch (a tensor, or each value of a
     dict) randomly flipped, shifted and brightened; autoencoder targets follow."""
-    import tensorflow as tf
+    import dataclasses
 
-    from training.runner import EpochData
+    import tensorflow as tf
 
     layer = _augmenter(seed)
 
@@ -354,7 +355,7 @@ def _augmented(epochs_data, seed, target_is_input=False):
     def make(epoch):
         return epochs_data.make(epoch).map(batch, num_parallel_calls=tf.data.AUTOTUNE)
 
-    return EpochData(make, epochs_data.steps_per_epoch)
+    return dataclasses.replace(epochs_data, make=make)
 
 
 def _fit(model, data, ctx, validation=None, config=None):
@@ -365,7 +366,8 @@ def _fit(model, data, ctx, validation=None, config=None):
     return fit(model, data, epochs=ctx["epochs"], run_dir=ctx["run_dir"], validation=validation,
                seed=ctx["seed"], config={"model": ctx["spec"].name, "data": "folder",
                                          "quick": ctx["quick"], "batch_size": ctx["batch_size"],
-                                         "augment": ctx["augment"], **(config or {})})
+                                         "augment": ctx["augment"],
+                                         "folder_sha256": ctx["folder"], **(config or {})})
 
 
 def _train_pairs(model, *, spec, parts, run_dir, epochs, batch_size, quick, seed, **ctx):

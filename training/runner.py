@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -22,10 +23,18 @@ from training import distribute
 from zoo.io import atomic_write_text
 
 LOOPS = ("auto", "keras", "custom")
+PROGRESS_SECONDS = 10.0  # off a terminal: a progress line at most this often within an epoch
 
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; training was stopped."""
+
+
+class ResumeMismatchError(ValueError):
+    """The run folder holds an interrupted run of another configuration."""
+
+# Settings that may change between an interrupted run and its resume.
+RESUMABLE_CHANGES = ("epochs",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,10 +49,13 @@ class EpochData:
     Args:
         make: epoch index -> one epoch of batches.
         steps_per_epoch: the number of batches `make` yields per epoch.
+        fingerprint: the sha256 of the training data, when known; `fit`
+            records it in config.json and resumes only on the same data.
     """
 
     make: Callable[[int], tf.data.Dataset]
     steps_per_epoch: int
+    fingerprint: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +97,20 @@ def array_epochs(x, y, batch_size, seed=0, drop_remainder=False) -> EpochData:
         )
 
     steps = n // batch_size if drop_remainder else -(-n // batch_size)
-    return EpochData(make, steps)
+    return EpochData(make, steps, data_fingerprint((x, y)))
+
+
+def data_fingerprint(arrays) -> str:
+    """sha256 over the dtype, shape and bytes of every array in a nest (about
+    40 ms for Fashion-MNIST): the dataset identity a resume must match."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for a in tf.nest.flatten(arrays):
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.dtype.str}{a.shape}".encode())
+        digest.update(memoryview(a).cast("B"))
+    return digest.hexdigest()
 
 
 def fit(model, train, *, epochs, run_dir, validation=None, seed=0, config=None,
@@ -111,7 +136,9 @@ def fit(model, train, *, epochs, run_dir, validation=None, seed=0, config=None,
         callbacks: extra Keras callbacks.
         tensorboard: also write TensorBoard logs.
         verbose: Keras verbosity; "auto" shows a progress bar on a terminal
-            and one line per epoch otherwise.
+            and, otherwise, one line per epoch plus `ProgressLines` lines
+            within an epoch: after the first batch, then every
+            `PROGRESS_SECONDS`.
         loop: "keras" (`model.fit`), "custom" (`distribute.custom_fit`: the
             loss of any batch split over replicas is the global-batch mean)
             or "auto": "custom" under MultiWorkerMirroredStrategy, where
@@ -134,21 +161,27 @@ def fit(model, train, *, epochs, run_dir, validation=None, seed=0, config=None,
     tf.config.experimental.enable_op_determinism()
 
     start = _resume_epoch(backup_dir)
+    data = {"data_sha256": train.fingerprint} if getattr(train, "fingerprint", None) else {}
+    settings = json.loads(json.dumps({"seed": seed, "epochs": epochs, **data, **(config or {})},
+                                     default=str))
+    if start:  # resume only the very same run; checked before anything is written
+        _check_same_config(run_dir, settings, start)
     _truncate_history(run_dir / "history.csv", start)
-    atomic_write_text(run_dir / "config.json",
-                      json.dumps({"seed": seed, "epochs": epochs, **(config or {})},
-                                 indent=2, default=str))
+    atomic_write_text(run_dir / "config.json", json.dumps(settings, indent=2))
 
     nan_guard = NanGuard()
     timer = EpochTimer(run_dir / "timings.json", start)
     monitor = "val_loss" if validation is not None else "loss"
     # The extra callbacks run before the checkpoints and the history log, so
     # a metric they add to the epoch logs is recorded (and can be monitored).
+    # The backup runs last at each epoch end: when it says "N epochs done", history.csv,
+    # timings.json and the checkpoints already hold epoch N (a kill in between is
+    # undone by `_truncate_history` and `EpochTimer`, which keep the backup's epochs).
     all_callbacks = [
-        keras.callbacks.BackupAndRestore(str(backup_dir)),
         *callbacks,
         keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "best.keras"),
-                                        monitor=monitor, save_best_only=True),
+                                        monitor=monitor, save_best_only=True,
+                                        initial_value_threshold=_best_so_far(run_dir, monitor)),
         keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "last.keras")),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         nan_guard,
@@ -156,8 +189,11 @@ def fit(model, train, *, epochs, run_dir, validation=None, seed=0, config=None,
     ]
     if tensorboard:
         all_callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
+    all_callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir)))
     if verbose == "auto":
         verbose = 1 if sys.stderr.isatty() else 2
+    if verbose == 2:  # Keras prints only at the end of each epoch: say what happens in between
+        all_callbacks.append(ProgressLines(PROGRESS_SECONDS))
 
     with distribute.synchronized_batch_norm(model):
         if loop == "custom":
@@ -221,6 +257,50 @@ class NanGuard(keras.callbacks.TerminateOnNaN):
         super().on_batch_end(batch, logs)
 
 
+class ProgressLines(keras.callbacks.Callback):
+    """Progress within an epoch as plain lines, for logs and pipes (no terminal).
+
+    Prints `  STEP/STEPS - Ns - ETA Ns - loss: L` (the running epoch means of
+    the logged metrics) after the run's first batch, which includes the
+    graph's tracing, and then when `seconds` have passed since the last line
+    or epoch line: an epoch shorter than that gets no extra line.
+
+    Args:
+        seconds: the least wall-clock time between two lines of one epoch.
+    """
+
+    def __init__(self, seconds=PROGRESS_SECONDS):
+        super().__init__()
+        self.seconds = float(seconds)
+        self._t0 = self._last = 0.0
+
+    def on_train_begin(self, logs=None):
+        self._last = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._last = time.perf_counter()  # Keras prints the epoch's line now
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if self._last is not None and now - self._last < self.seconds:
+            return
+        self._last = now
+        steps = self.params.get("steps") if self.params else None
+        elapsed = now - self._t0
+        parts = [f"{batch + 1}/{steps or '?'}", f"{elapsed:.0f}s"]
+        if steps and batch + 1 < steps:
+            parts.append(f"ETA {elapsed / (batch + 1) * (steps - batch - 1):.0f}s")
+        for key, value in sorted((logs or {}).items(), key=lambda item: item[0] != "loss"):
+            try:
+                parts.append(f"{key}: {float(value):.4f}")
+            except (TypeError, ValueError):
+                continue
+        print("  " + " - ".join(parts), flush=True)
+
+
 class EpochTimer(keras.callbacks.Callback):
     """Wall-clock seconds of each epoch, kept in a file across resumes.
 
@@ -254,12 +334,58 @@ def _stream(train, start, epochs):
     return stream, train.steps_per_epoch
 
 
+def discard_interrupted(run_dir) -> list:
+    """Remove the resume state (backup/) of every interrupted run under
+    `run_dir`, and its history and timings, so the next `fit` starts afresh
+    (`zoo train --restart`). Returns the removed backup folders."""
+    removed = []
+    for meta in sorted(Path(run_dir).rglob("backup/training_metadata.json")):
+        folder = meta.parent.parent
+        shutil.rmtree(meta.parent)
+        for name in ("history.csv", "timings.json", "run.json"):
+            (folder / name).unlink(missing_ok=True)
+        removed.append(meta.parent)
+    return removed
+
+
+def _check_same_config(run_dir: Path, settings: dict, start: int):
+    path = run_dir / "config.json"
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        saved = None
+    if not isinstance(saved, dict):
+        differ = ["config.json (missing or unreadable)"]
+    else:
+        keys = sorted((set(saved) | set(settings)) - set(RESUMABLE_CHANGES))
+        differ = [f"{k} {saved.get(k, '(unset)')!r} -> {settings.get(k, '(unset)')!r}"
+                  for k in keys if saved.get(k, "(unset)") != settings.get(k, "(unset)")]
+    if differ:
+        raise ResumeMismatchError(
+            f"{run_dir} holds an interrupted run ({start} epoch(s) done) with other "
+            f"settings: {'; '.join(differ)}. Rerun with the same settings to resume it, "
+            "choose another --run-dir, or pass --restart to discard it.")
+
+
 def _resume_epoch(backup_dir: Path) -> int:
     # BackupAndRestore keeps the number of finished epochs here.
     meta = backup_dir / "training_metadata.json"
     if not meta.exists():
         return 0
     return int(json.loads(meta.read_text())["epoch"])
+
+
+def _best_so_far(run_dir: Path, monitor: str):
+    # A resumed run's best checkpoint must beat the epochs before the resume too.
+    values = read_history(run_dir).get(monitor, [])
+    finite = [v for v in values if np.isfinite(v)]
+    return min(finite) if finite else None
+
+
+def best_checkpoint(run: RunResult) -> Path:
+    """The run's `checkpoints/best.keras`: the epoch with the lowest validation
+    loss (training loss without validation), over resumes too."""
+    return Path(run.run_dir) / "checkpoints" / "best.keras"
 
 
 def _truncate_history(path: Path, epochs: int):

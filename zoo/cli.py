@@ -26,25 +26,53 @@ class UsageError(Exception):
 
 
 def main(argv=None) -> int:
+    from zoo.io import Terminated, raise_on_signals
+
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
     try:
-        args.func(args)
+        # SIGTERM / SIGHUP unwind like Ctrl-C, so temp files and staging folders are removed.
+        with raise_on_signals():
+            args.func(args)
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return EXIT_OK
+    except BrokenPipeError:
+        _exit_on_sigpipe()
     except KeyboardInterrupt:
         print("zoo: interrupted", file=sys.stderr)
         return 130
+    except Terminated as signal_:
+        print(f"zoo: {signal_}", file=sys.stderr)
+        return 128 + signal_.signum
     except Exception as error:  # noqa: BLE001 -- one clean line per failure
         if os.environ.get("ZOO_DEBUG"):
             raise
+        from zoo.hub import SettingError
         from zoo.registry import UnknownModelError
 
-        usage = isinstance(error, (UnknownModelError, UsageError))
-        print(f"zoo: error: {error}", file=sys.stderr)
+        usage = isinstance(error, (UnknownModelError, UsageError, SettingError))
+        message = " ".join(str(error).split()) or type(error).__name__  # one line, always
+        print(f"zoo: error: {message}", file=sys.stderr)
         return EXIT_USAGE if usage else EXIT_FAILED
+
+
+def _exit_on_sigpipe():
+    """The reader of stdout went away (`zoo info NAME | head`): end silently,
+    killed by SIGPIPE as Unix tools are (the shell shows status 141)."""
+    import signal
+
+    try:  # nothing more reaches the pipe, so the exit flush cannot fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGPIPE)
+    os._exit(128 + 13)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("list", help="list the models")
-    p.add_argument("--task", help="only models of this task")
+    p.add_argument("--task", type=_task, help="only models of this task")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("info", help="show a model's spec and published card")
@@ -62,10 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model with its recipe")
     p.add_argument("name")
     p.add_argument("--run-dir", type=Path, help="default: runs/NAME")
-    p.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    p.add_argument("--epochs", type=_positive_int, help="override the recipe's epochs (>= 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true",
                    help="a tiny, fast run (smoke test, demo)")
+    p.add_argument("--restart", action="store_true",
+                   help="discard an interrupted run in the run folder instead of resuming it")
     p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
                    default="default",
                    help="tf.distribute: mirrored = this machine's GPUs; multiworker = the "
@@ -120,7 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     a.set_defaults(func=_face("cmd_verify"))
     a = actions.add_parser("identify", help="name the person of each face in photos (1:N)")
     a.add_argument("--gallery", type=Path, required=True, help="a face_resnet gallery folder")
-    a.add_argument("--top-k", type=int, default=1, help="candidates shown per face")
+    a.add_argument("--top-k", type=_positive_int, default=1, help="candidates shown per face")
     a.add_argument("--all", action="store_true", help="every face of each photo, largest first")
     a.add_argument("images", nargs="+", type=Path, help="photo files")
     a.set_defaults(func=_face("cmd_identify"))
@@ -148,7 +178,7 @@ def _parser() -> argparse.ArgumentParser:
             a.add_argument("--format", choices=["npz"], default="npz")
             a.add_argument("--out", type=Path, required=True, help="the file to write (.npz)")
         if action == "identify":
-            a.add_argument("--top-k", type=int, default=1, help="candidates shown per image")
+            a.add_argument("--top-k", type=_positive_int, default=1, help="candidates shown per image")
             a.add_argument("--faiss-above", type=_non_negative_int, metavar="N",
                            help="search with a faiss flat index when the gallery holds more "
                                 "than N images and faiss is installed (same people, float32 "
@@ -237,6 +267,26 @@ def _face(name):
     return run
 
 
+def _positive_int(text) -> int:
+    """argparse type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive int (1 or more). Received: {text!r}")
+    return value
+
+
+def _task(text) -> str:
+    """argparse type: one of the registry's tasks."""
+    from zoo.registry import TASKS
+
+    if text not in TASKS:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(TASKS)}. Received: {text!r}")
+    return text
+
+
 def _non_negative_int(text) -> int:
     """argparse type: an int >= 0."""
     try:
@@ -267,13 +317,19 @@ def cmd_info(args):
     fields = spec.to_dict()
     card = REPO / "saved_models" / spec.name / "card.json"
     if card.exists():
-        fields["card"] = json.loads(card.read_text())
+        try:
+            fields["card"] = json.loads(card.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise CommandFailed(f"{card} is not valid JSON ({error}). Restore it with "
+                                f"`git checkout -- {card.relative_to(REPO)}` or re-export "
+                                f"the model with `zoo export {spec.name} --force`.") from None
     print(json.dumps(fields, indent=2))
 
 
 def cmd_train(args):
     import zoo
     from training import distribute
+    from training.runner import ResumeMismatchError
 
     spec = zoo.info(args.name)
     run_dir = args.run_dir or REPO / "runs" / spec.name
@@ -283,26 +339,40 @@ def cmd_train(args):
     except distribute.StrategyConfigError as error:
         raise UsageError(str(error)) from error
     recipe = spec.resolve_recipe()
+    if args.restart:
+        from training.runner import discard_interrupted
+
+        discard_interrupted(run_dir)
     with strategy.scope():  # the recipe builds, compiles and trains its models here
         # Each worker but the chief writes its own copy of the run folder.
         own_dir = distribute.worker_dir(run_dir, strategy)
-        result = _train_data(args, spec, own_dir) or recipe.train(
-            own_dir, epochs=args.epochs, seed=args.seed, quick=args.quick)
+        try:
+            result = _train_data(args, spec, own_dir) or recipe.train(
+                own_dir, epochs=args.epochs, seed=args.seed, quick=args.quick)
+        except ResumeMismatchError as error:
+            raise UsageError(str(error)) from None
     print(json.dumps({"run_dir": str(own_dir), "metrics": result["metrics"],
                       "seconds": result["seconds"]}, indent=2))
 
 
 def cmd_eval(args):
     import zoo
+    from zoo.progress import heartbeat
 
     spec = zoo.info(args.name)
-    if args.run_dir:
-        from training.recipes.common import load_run_model
+    # Progress lines on stderr; stdout holds only the JSON.
+    with heartbeat(f"loading {spec.name} ({args.run_dir or 'published weights'})"):
+        if args.run_dir:
+            from training.recipes.common import load_run_model
 
-        model = load_run_model(args.run_dir)
-    else:
-        model = zoo.load(spec.name)
-    print(json.dumps(spec.resolve_recipe().evaluate(model), indent=2))
+            _check_run_of(spec, args.run_dir)
+            model = load_run_model(args.run_dir)
+        else:
+            model = zoo.load(spec.name)
+        recipe = spec.resolve_recipe()
+    with heartbeat(f"evaluating {spec.name} with its recipe"):
+        metrics = recipe.evaluate(model)
+    print(json.dumps(metrics, indent=2))
 
 
 def cmd_export(args):
@@ -310,6 +380,7 @@ def cmd_export(args):
     from export.publish import publish
 
     spec = zoo.info(args.name)
+    _check_run_of(spec, args.run_dir or REPO / "runs" / spec.name)
     report = publish(spec, run_dir=args.run_dir or REPO / "runs" / spec.name,
                      out=args.out or REPO / "saved_models" / spec.name,
                      formats=args.format, force=args.force)
@@ -322,6 +393,12 @@ def cmd_check(args):
     from export.publish import check_artifact
 
     target = Path(args.target)
+    if not target.is_dir() and (os.sep in args.target or "/" in args.target
+                                or target.exists() or args.target.startswith(".")):
+        raise UsageError(f"{args.target} is not an artifact folder: "
+                         f"{'no such folder' if not target.exists() else 'not a folder'}. "
+                         "Pass a folder holding card.json (saved_models/NAME) or a model "
+                         f"name. Received: {args.target!r}")
     if not target.is_dir():
         import zoo
         from zoo import hub
@@ -330,15 +407,61 @@ def cmd_check(args):
         target = REPO / "saved_models" / spec.name
         if spec.derived or not target.is_dir():  # the verified cache `zoo pull` fills (and builds)
             target = hub.pull(spec)
-    report = check_artifact(target)
+    report = check_artifact(target)  # raises unless every hash and the stored test data match
+    card = json.loads((target / "card.json").read_text())
     print(report.table())
-    print(f"{target}: {report.summary()}")
+    print(f"{target}: {len(card['files'])} files match their sha256, the stored test data of "
+          f"{len(card['graphs'])} graph(s) reproduces, {report.summary()}")
     if not report.ok:
         raise CommandFailed(f"parity check failed for {target}")
 
 
+def _check_run_of(spec, run_dir):
+    """Refuse a run folder whose model is not an entry `spec` (another model's run)."""
+    import zipfile
+
+    run_dir = Path(run_dir)
+    recorded = set()
+    for config in (run_dir / "config.json", *sorted(run_dir.glob("*/config.json"))):
+        try:
+            model = json.loads(config.read_text()).get("model")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(model, str):
+            recorded.add(model)
+    if recorded and spec.name not in recorded:
+        raise UsageError(_other_run(spec, run_dir, f"a run of {sorted(recorded)[0]!r}"))
+    if recorded:
+        return
+    path = run_dir / "model.keras"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            stored = json.loads(archive.read("config.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return  # missing or unreadable: load_run_model says so
+    import zoo
+
+    fresh = zoo.create(spec.name)
+    kind = (stored.get("class_name"), (stored.get("config") or {}).get("name"))
+    if kind != (type(fresh).__name__, fresh.name):
+        raise UsageError(_other_run(spec, run_dir, f"a {kind[0]} named {kind[1]!r}"))
+    shapes = sorted(list(layer["config"]["batch_shape"][1:]) for layer in
+                    (stored.get("config") or {}).get("layers", [])
+                    if layer.get("class_name") == "InputLayer")
+    want = sorted(list(i.shape[1:]) for i in fresh.inputs)
+    if shapes and shapes != want:
+        raise UsageError(_other_run(spec, run_dir, f"a model with inputs {shapes}, not {want}"))
+
+
+def _other_run(spec, run_dir, what):
+    return (f"{run_dir} is not a run of {spec.name!r}: it holds {what}. Pass --run-dir of a "
+            f"{spec.name} run (`zoo train {spec.name} --run-dir DIR`), or the model name of "
+            f"this run. Received: --run-dir={str(run_dir)!r}")
+
+
 def cmd_verify(args):
-    """Print `SCORE match|no match (threshold T, DIRECTION)`; exit 0 either way."""
+    """Print `SCORE match|no match (threshold T, DIRECTION)`; exit 0 either way.
+    A card without a threshold (cross_domain) gives `SCORE no decision (...)`."""
     from zoo import runtime
     from zoo.retrieval import read_images
 
@@ -352,6 +475,15 @@ def cmd_verify(args):
             raise UsageError(f"{str(path)!r} holds {image.shape} but verify takes one image per file; "
                              f"save one image per .npy. Received: shape={image.shape}")
         pair.append(image[None])
+    if model.threshold is None and "embed" in model.graphs and model.distance:
+        from zoo.runtime.model import pair_score
+
+        # cross_domain: a score, but no rule to decide with.
+        a, b = (model.embed(x, resize=args.resize) for x in pair)
+        closer = "greater" if model.distance == "cosine" else "less"
+        print(f"{float(pair_score(a, b, model.distance)[0]):.4f} no decision (the card of "
+              f"{model.name} has no threshold; {model.distance}, {closer} is closer)")
+        return
     score, is_match = model.verify(*pair, resize=args.resize)
     rule = model.threshold
     print(f"{float(score[0]):.4f} {'match' if is_match[0] else 'no match'} "
@@ -399,7 +531,11 @@ def cmd_gallery(args):
         photos, arrays = _split_photos(gallery, args)
         # Embed everything before touching the folder: a refused image creates nothing.
         vectors, sources = [], []
-        for path in arrays:
+        from tqdm import tqdm
+
+        # A bar on a terminal when there is more than one file to embed.
+        for path in tqdm(arrays, desc="embedding", unit="file", leave=False,
+                         disable=None if len(arrays) > 1 else True):
             embedded = gallery._embed(read_images(path))
             vectors.append(embedded)
             sources += [path.name] * len(embedded)

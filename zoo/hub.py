@@ -5,14 +5,24 @@ Every file comes from `{base}/{NAME}/{file}` and lands in
 The base is, in order: env `ZOO_WEIGHTS_URL` (http, https or file URL, or a
 local path), this checkout's own `saved_models/` when it has the entry, else
 `DEFAULT_WEIGHTS_URL`. Importing this module does not import TensorFlow.
+
+Bounds: each request waits at most `ZOO_TIMEOUT` seconds for the server to
+connect or send anything; once that grace period is over, its average rate
+must stay at or above `ZOO_MIN_RATE` bytes/s; and it must end within its
+deadline, `ZOO_TIMEOUT + size / ZOO_MIN_RATE` seconds. No byte past the size
+recorded in `zoo/weights.json` is read. A killed pull leaves a hidden
+`.FILE.*.part` temp file only when it dies by SIGKILL; the next pull of the
+entry removes those older than `zoo.io.STALE_SECONDS`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import http.client
+import math
 import os
 import socket
+import stat
 import sys
 import tempfile
 import time
@@ -22,10 +32,12 @@ import urllib.request
 from pathlib import Path
 from typing import Iterable
 
-from zoo.io import sha256_file
+from zoo.io import file_mode, raise_on_signals, sha256_file, sweep_stale
 
 DEFAULT_WEIGHTS_URL = "https://raw.githubusercontent.com/repr-zoo/repr-zoo/main/saved_models"
 DEFAULT_TIMEOUT = 30.0
+DEFAULT_MIN_RATE = 10_000.0  # bytes/s, averaged over a request after its first ZOO_TIMEOUT s
+MAX_UNKNOWN_BYTES = 256 << 20  # read limit of a file whose size the registry does not record
 LOCAL_WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "saved_models"
 RETRY_DELAY = 1.0
 _CHUNK = 1 << 16
@@ -36,6 +48,7 @@ __all__ = [
     "HubError",
     "IntegrityError",
     "NotPublishedError",
+    "SettingError",
     "base_url",
     "cache_dir",
     "home",
@@ -46,6 +59,10 @@ __all__ = [
 
 class HubError(RuntimeError):
     """Base of every error raised while fetching or checking an artifact."""
+
+
+class SettingError(HubError):
+    """A setting (ZOO_TIMEOUT, ZOO_MIN_RATE, ZOO_WEIGHTS_URL, timeout=) is invalid."""
 
 
 class NotPublishedError(HubError):
@@ -93,11 +110,19 @@ def base_url(name: str) -> str:
     if env:
         if "://" not in env:
             return Path(env).expanduser().resolve().as_uri()
-        scheme = urllib.parse.urlsplit(env).scheme.lower()
-        if scheme not in ("http", "https", "file"):
-            raise HubError(
+        valid = ("Use http://HOST/PATH, https://HOST/PATH, file:///PATH/saved_models "
+                 "or a local folder.")
+        try:
+            parts = urllib.parse.urlsplit(env)
+            parts.port  # noqa: B018 -- raises ValueError on a bad port
+        except ValueError as error:
+            raise SettingError(f"ZOO_WEIGHTS_URL is not a valid URL ({error}). {valid} "
+                               f"Received: ZOO_WEIGHTS_URL={env!r}") from None
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https", "file") or (scheme != "file" and not parts.hostname):
+            raise SettingError(
                 "ZOO_WEIGHTS_URL must be an http://, https:// or file:// URL "
-                f"or a local folder. Received: ZOO_WEIGHTS_URL={env!r}"
+                f"or a local folder. {valid} Received: ZOO_WEIGHTS_URL={env!r}"
             )
         return env.rstrip("/")
     if (LOCAL_WEIGHTS_DIR / name).is_dir():
@@ -114,8 +139,8 @@ def pull(spec_or_name, files: Iterable[str] | None = None, *,
     Args:
         spec_or_name: a `ModelSpec` or a registry name.
         files: names from `spec.weights` to fetch; None fetches all of them.
-        timeout: seconds per network operation; default env `ZOO_TIMEOUT`
-            or 30.
+        timeout: seconds per network wait, and the grace period before
+            the minimum rate applies; default env `ZOO_TIMEOUT` or 30.
         progress: show a progress bar; None shows one when stderr is a TTY.
 
     A *derived* entry (`spec.derived`) also gets its heavy files built once
@@ -136,22 +161,30 @@ def pull(spec_or_name, files: Iterable[str] | None = None, *,
             )
         _check_relative(file)
     timeout = _timeout(timeout)
+    min_rate = _min_rate()
     if progress is None:
         progress = sys.stderr is not None and sys.stderr.isatty()
     folder = cache_dir(spec)
+    if folder.is_dir():  # temp files of pulls killed by SIGKILL (other signals clean up)
+        for sub in {folder, *(p.parent for p in folder.rglob(".*.part"))}:
+            sweep_stale(sub, ".*.part")
     base = None
-    for file in wanted:
-        dest = folder / file
-        expected = spec.weights[file].lower()
-        if dest.is_file() and sha256_file(dest) == expected:
-            continue
-        base = base or base_url(spec.name)
-        url = f"{base}/{urllib.parse.quote(spec.name)}/{urllib.parse.quote(file)}"
-        try:
-            _download(url, dest, file, expected, spec.name, timeout, progress)
-        except HubError:
-            _prune_empty(dest.parent)
-            raise
+    with raise_on_signals():  # SIGTERM / SIGHUP run the cleanup below, then exit
+        for file in wanted:
+            dest = folder / file
+            expected = spec.weights[file].lower()
+            size = spec.sizes.get(file)
+            if dest.is_file() and (size is None or dest.stat().st_size == size) \
+                    and sha256_file(dest) == expected:
+                continue
+            base = base or base_url(spec.name)
+            url = f"{base}/{urllib.parse.quote(spec.name)}/{urllib.parse.quote(file)}"
+            try:
+                _download(url, dest, file, expected, size, spec.name,
+                          _Limits(timeout, min_rate), progress)
+            except HubError:
+                _prune_empty(dest.parent)
+                raise
     if spec.derived:
         from zoo import derived
 
@@ -205,30 +238,67 @@ def _timeout(timeout) -> float:
     if timeout is None:
         source = "ZOO_TIMEOUT"
         timeout = os.environ.get("ZOO_TIMEOUT") or DEFAULT_TIMEOUT
+    return _positive(timeout, source, "seconds", f"(default {DEFAULT_TIMEOUT:g})")
+
+
+def _min_rate() -> float:
+    value = os.environ.get("ZOO_MIN_RATE") or DEFAULT_MIN_RATE
+    return _positive(value, "ZOO_MIN_RATE", "bytes per second", f"(default {DEFAULT_MIN_RATE:g})")
+
+
+def _positive(raw, source, unit, default) -> float:
     try:
-        value = float(timeout)
+        value = float(raw)
     except (TypeError, ValueError):
         value = -1.0
-    if not value > 0:
-        raise HubError(
-            f"The download timeout must be a positive number of seconds. "
-            f"Received: {source}={timeout!r}"
+    if not (value > 0 and math.isfinite(value)):
+        raise SettingError(
+            f"{source} must be a positive, finite number of {unit} {default}. "
+            f"Received: {source}={raw!r}"
         )
     return value
 
 
-def _download(url, dest, file, expected, name, timeout, progress):
+class _Limits:
+    """The time bounds of one request (see the module docstring)."""
+
+    def __init__(self, timeout, min_rate):
+        self.timeout = timeout
+        self.min_rate = min_rate
+
+    def start(self, size):
+        self.t0 = time.monotonic()
+        self.expect(size or 0)
+
+    def expect(self, size):
+        self.deadline = self.t0 + self.timeout + size / self.min_rate
+
+    def check(self, received, url, file):
+        now = time.monotonic()
+        elapsed = now - self.t0
+        if elapsed > self.timeout and received < self.min_rate * (elapsed - self.timeout) \
+                or now > self.deadline:
+            raise DownloadError(
+                f"Fetching {file!r} from {url} is too slow: {received} bytes in "
+                f"{elapsed:.1f} s, below the minimum rate of {self.min_rate:g} bytes/s "
+                f"(deadline {self.deadline - self.t0:.1f} s). Check your network, "
+                "set ZOO_WEIGHTS_URL to a mirror, or lower env ZOO_MIN_RATE (bytes/s). "
+                f"Received: ZOO_TIMEOUT={self.timeout:g}, ZOO_MIN_RATE={self.min_rate:g}",
+                url)
+
+
+def _download(url, dest, file, expected, size, name, limits, progress):
     """Fetch `url` to `dest` through a verified temp file; one retry."""
     for attempt in (1, 2):
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            _fetch_verified(url, dest, file, expected, timeout, progress)
+            _fetch_verified(url, dest, file, expected, size, limits, progress)
             return
         except _Transient as failure:
             if attempt == 2:
                 error = failure.error
                 if not isinstance(error, HubError):
-                    error = _network_error(url, name, error, timeout)
+                    error = _network_error(url, name, error, limits.timeout)
                 raise error from None
             time.sleep(RETRY_DELAY)
         except OSError as error:
@@ -237,11 +307,11 @@ def _download(url, dest, file, expected, name, timeout, progress):
                 f"folder. Received: ZOO_HOME={str(home())!r}") from None
 
 
-def _fetch_verified(url, dest, file, expected, timeout, progress):
+def _fetch_verified(url, dest, file, expected, size, limits, progress):
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out:
-            actual = _stream(url, out, file, timeout, progress)
+            actual = _stream(url, out, file, size, limits, progress)
             out.flush()
             os.fsync(out.fileno())
         if actual != expected:
@@ -251,6 +321,7 @@ def _fetch_verified(url, dest, file, expected, timeout, progress):
                 "is corrupt or not the published version. Check "
                 "ZOO_WEIGHTS_URL or re-publish the artifact."
             )
+        os.chmod(tmp, file_mode())  # mkstemp makes it owner-only; a shared cache needs the umask
         os.replace(tmp, dest)
         _fsync_dir(dest.parent)
     except BaseException:
@@ -258,16 +329,44 @@ def _fetch_verified(url, dest, file, expected, timeout, progress):
         raise
 
 
-def _stream(url, out, file, timeout, progress) -> str:
-    """Copy the body of `url` to `out`; return its sha256."""
+def _open(url, file, timeout):
+    """The response of `url`: urllib for http(s), a plain regular file for file://."""
+    if url.startswith("file:"):
+        path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            raise DownloadError(f"{file!r} not found at {url}. Check ZOO_WEIGHTS_URL and "
+                                "the model version.", url) from None
+        except OSError as error:
+            raise DownloadError(f"Could not read {url} ({error}).", url) from None
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
+            raise DownloadError(f"{url} is not a regular file, so it is not read. Check "
+                                "ZOO_WEIGHTS_URL.", url)
+        try:
+            return open(path, "rb", buffering=0), info.st_size
+        except OSError as error:
+            raise DownloadError(f"Could not read {url} ({error}).", url) from None
+    response = urllib.request.urlopen(url, timeout=timeout)
+    length = response.headers.get("Content-Length")
+    return response, int(length) if length and length.isdigit() else None
+
+
+def _stream(url, out, file, size, limits, progress) -> str:
+    """Copy the body of `url` to `out`, at most `size` bytes; return its sha256."""
+    limits.start(size)
     try:
-        response = urllib.request.urlopen(url, timeout=timeout)
+        response, length = _open(url, file, limits.timeout)
     except urllib.error.HTTPError as error:
         error.close()
-        message = (
-            f"HTTP {error.code} {error.reason} while fetching {file!r} from "
-            f"{url}."
-        )
+        reason = str(error.reason).splitlines()[0] if error.reason else ""
+        message = f"HTTP {error.code} {reason} while fetching {file!r} from {url}."
+        if 300 <= error.code < 400:
+            raise DownloadError(
+                f"HTTP {error.code}: {url} redirects in a loop (or more than "
+                f"{urllib.request.HTTPRedirectHandler.max_redirections} times) while "
+                f"fetching {file!r}. Fix the mirror or set ZOO_WEIGHTS_URL to another one.",
+                url, error.code) from None
         if error.code >= 500:
             raise _Transient(DownloadError(
                 message + " The server failed twice; try again later or set "
@@ -283,34 +382,59 @@ def _stream(url, out, file, timeout, progress) -> str:
         raise _Transient(error) from None
     except (OSError, http.client.HTTPException) as error:
         raise _Transient(error) from None
+    if size is not None and length is not None and length != size:
+        response.close()
+        raise DownloadError(_size_message(url, file, size, f"announces {length} bytes "
+                                          "(Content-Length)"), url)
+    limit = size if size is not None else min(length or MAX_UNKNOWN_BYTES, MAX_UNKNOWN_BYTES)
+    limits.expect(limit)
     digest = hashlib.sha256()
     received = 0
     with response:
-        length = response.headers.get("Content-Length")
-        length = int(length) if length and length.isdigit() else None
-        bar = _bar(length, file, progress)
+        bar = _bar(size or length, file, progress)
         try:
             while True:
                 try:
-                    chunk = response.read(_CHUNK)
+                    # read1: what has arrived, so a trickle cannot hold one call for long
+                    chunk = _read_some(response, min(_CHUNK, limit + 1 - received))
                 except http.client.IncompleteRead as error:
                     received += len(error.partial)
-                    raise _Transient(_short_error(url, file, received, length)) from None
+                    raise _Transient(_short_error(url, file, received, length, size)) from None
                 except (OSError, http.client.HTTPException) as error:
                     raise _Transient(error) from None
                 if not chunk:
                     break
+                received += len(chunk)
+                if received > limit:
+                    what = ("zoo/weights.json records" if size is not None else
+                            "its Content-Length announces" if length is not None else
+                            "a file of unknown size may have at most")
+                    raise DownloadError(
+                        f"{url} sends at least {received} bytes for {file!r}, but {what} "
+                        f"{limit} bytes; nothing past that was read and the file was "
+                        "deleted. The mirror is broken or hostile; check ZOO_WEIGHTS_URL.",
+                        url)
                 out.write(chunk)
                 digest.update(chunk)
-                received += len(chunk)
                 if bar is not None:
                     bar.update(len(chunk))
+                limits.check(received, url, file)
         finally:
             if bar is not None:
                 bar.close()
-    if length is not None and received != length:
-        raise _Transient(_short_error(url, file, received, length))
+    if (length is not None and received != length) or (size is not None and received != size):
+        raise _Transient(_short_error(url, file, received, length, size))
     return digest.hexdigest()
+
+
+def _read_some(response, n):
+    read1 = getattr(response, "read1", None)
+    return read1(n) if read1 is not None else response.read(n)
+
+
+def _size_message(url, file, size, what):
+    return (f"{url} {what} for {file!r}, but zoo/weights.json records {size} bytes. "
+            "The mirror holds another version or is broken; check ZOO_WEIGHTS_URL.")
 
 
 def _bar(length, file, progress):
@@ -324,9 +448,13 @@ def _bar(length, file, progress):
                 unit_divisor=1024, file=sys.stderr, leave=False)
 
 
-def _short_error(url, file, received, length):
+def _short_error(url, file, received, length, size=None):
+    expected = (f"{length} bytes (Content-Length)" if length is not None
+                else f"{size} bytes (recorded in zoo/weights.json)")
+    if length is not None and size is not None and length == size:
+        expected = f"{size} bytes (Content-Length and zoo/weights.json)"
     return DownloadError(
-        f"Received {received} of {length} bytes (Content-Length) for {file!r} "
+        f"Received {received} of {expected} for {file!r} "
         f"from {url}, twice. The connection dropped or the server is "
         "misconfigured; try again or set ZOO_WEIGHTS_URL to a mirror.", url)
 

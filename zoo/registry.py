@@ -45,6 +45,8 @@ class ModelSpec:
             measure the entry, or None when it is not trainable on its own.
         weights: published files and their sha256, e.g.
             `{"model.keras": "ab12..."}`; empty until the entry is published.
+        sizes: the size in bytes of each published file, e.g.
+            `{"model.keras": 1234}`; `zoo.hub` reads no byte past it.
         version: artifact version string.
         preprocess: how a uint8 image becomes the model input; the card and
             the ONNX runtime apply it. Keys: source, resize [H, W], invert,
@@ -70,6 +72,7 @@ class ModelSpec:
     defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     recipe: str | None = None
     weights: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    sizes: Mapping[str, int] = dataclasses.field(default_factory=dict)
     version: str = "1.0.0"
     preprocess: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     distance: str | None = None
@@ -120,6 +123,12 @@ class ModelSpec:
         # Freeze the mappings too, so a spec cannot drift after registration.
         object.__setattr__(self, "defaults", types.MappingProxyType(dict(self.defaults)))
         object.__setattr__(self, "weights", types.MappingProxyType(dict(self.weights)))
+        bad = {f: n for f, n in self.sizes.items()
+               if f not in self.weights or isinstance(n, bool) or not isinstance(n, int) or n < 0}
+        if bad:
+            raise ValueError(f"sizes of {self.name!r} must be byte counts >= 0 of files in "
+                             f"weights. Received: sizes={bad!r}")
+        object.__setattr__(self, "sizes", types.MappingProxyType(dict(self.sizes)))
         self.hparams(**self.tiny)  # refuses unknown keys now, not in a test later
         object.__setattr__(self, "tiny", types.MappingProxyType(dict(self.tiny)))
         if self.derived is not None:

@@ -50,8 +50,8 @@ from pathlib import Path
 import numpy as np
 
 from zoo import search
-from zoo.io import atomic_write_bytes, atomic_write_text, exclusive_lock, sha256_file
-from zoo.store import DB_NAME, GalleryError, Store
+from zoo.io import atomic_write_bytes, atomic_write_text, exclusive_lock, sha256_file, sweep_stale
+from zoo.store import DB_NAME, FAISS_NAME, GalleryError, Store
 
 __all__ = ["UNKNOWN", "Gallery", "GalleryError", "Match", "UnknownPersonError",
            "migrate_gallery",
@@ -385,8 +385,32 @@ class Gallery:
     def _search_faiss(self, index, queries, k):
         faiss_index = self._cache.get("faiss")
         if faiss_index is None:
-            faiss_index = self._cache["faiss"] = search.faiss_index(index.groups, self.distance)
+            faiss_index = self._cache["faiss"] = self._faiss_index(index)
         return search.faiss_top_k(index.groups, faiss_index, queries, k, self.distance)
+
+    def _faiss_index(self, index):
+        """The faiss index of `index`: for a gallery loaded from a database, the
+        file `gallery.faiss` when the database records it at the generation that
+        was loaded (and its sha256 matches); otherwise built, and persisted for
+        the next load when the gallery is still that database snapshot."""
+        generation = self._cache.get("generation")  # cleared by any write
+        if self._store is None or generation is None:
+            return search.faiss_index(index.groups, self.distance)
+        faiss = _faiss()
+        name, path = f"faiss-{self.distance}", self._store.path.with_name(FAISS_NAME)
+        record = self._store.index_record(name)
+        if (record is not None and record["generation"] == generation and path.is_file()
+                and sha256_file(path) == record["sha256"]):
+            loaded = faiss.read_index(str(path))
+            if loaded.ntotal == index.groups.matrix.shape[0] and loaded.d == self._dim:
+                return loaded
+        built = search.faiss_index(index.groups, self.distance)
+        data = faiss.serialize_index(built).tobytes()
+        atomic_write_bytes(path, data)
+        # A writer that moved the database on meanwhile makes this a no-op: the
+        # file is then stale, and its sha256 no longer matches a newer record.
+        self._store.record_index(name, generation, path.name, hashlib.sha256(data).hexdigest())
+        return built
 
     def _match(self, people, ranked, scores):
         candidates = tuple((people[i], float(s)) for i, s in zip(ranked, scores))
@@ -441,18 +465,20 @@ class Gallery:
         if self._dim is not None and x.shape[1] != self._dim:
             raise ValueError(f"{name} must have width {self._dim}, like the enrolled ones; "
                              f"use the same model. Received: shape={x.shape}")
-        x = x.astype(np.float64)
+        # One float32 copy: no float64 copy of a large batch (norms are float64).
+        x = x.astype(np.float32)
         if not np.isfinite(x).all():
-            raise ValueError(f"{name} must be finite (no NaN or inf); check the embedder. "
-                             f"Received: {int((~np.isfinite(x)).sum())} non-finite values")
+            raise ValueError(f"{name} must be finite (no NaN or inf, also after the cast to "
+                             f"float32); check the embedder. Received: "
+                             f"{int((~np.isfinite(x)).sum())} non-finite values")
         if self.distance == "cosine":
-            norms = np.linalg.norm(x, axis=1, keepdims=True)
+            norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))[:, None]
             if (norms == 0).any():
                 zero = np.flatnonzero(norms[:, 0] == 0)[:8]
                 raise ValueError(f"{name} must not hold a zero vector: it has no cosine "
                                  f"similarity. Received: zero rows {zero}")
-            x = x / norms
-        return x.astype(np.float32)
+            x /= norms.astype(np.float32)
+        return x
 
     def _known(self, person):
         if person not in self._rows:
@@ -614,7 +640,8 @@ class Gallery:
         gallery.model = meta["model"]
         gallery._rows = _groups(labels, matrix) if rows else {}
         if rows and labels:
-            gallery._cache["matrix"] = matrix  # cleared by any enroll or remove
+            # Cleared by any enroll or remove: the rows then differ from this snapshot.
+            gallery._cache.update(matrix=matrix, generation=meta["generation"])
         gallery._dim = meta["dim"] if (labels or not rows) else None
         gallery._store, gallery._partial = store, not rows
         return gallery
@@ -656,6 +683,7 @@ def migrate_gallery(folder) -> bool:
         old = Gallery._load_json(folder)  # raises "No gallery" / a corrupt-file error
         # _load_json checked the card sha256 only against a given embedder; keep the model.
         temp = folder / f".{DB_NAME}.{os.getpid()}.tmp"
+        sweep_stale(folder, f".{DB_NAME}.*.tmp*")  # left by killed migrations
         for leftover in (temp, Path(f"{temp}-wal"), Path(f"{temp}-shm")):
             leftover.unlink(missing_ok=True)
         store = Store(temp, create=True)

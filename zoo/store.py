@@ -1,6 +1,6 @@
 """The gallery's SQLite store: `gallery.db` in the gallery folder.
 
-One database file (Python's `sqlite3`, WAL journal, a busy timeout), two tables:
+One database file (Python's `sqlite3`, WAL journal, a busy timeout), three tables:
 
 - `meta`: exactly one row: the schema version, the model (name, version,
   card sha256, source), the sha256 of its `embed` weights, its preprocessing,
@@ -9,6 +9,10 @@ One database file (Python's `sqlite3`, WAL journal, a busy timeout), two tables:
 - `embeddings`: one row per enrolled image: `person`, `source` (the file
   name it came from, or NULL), `enrolled_at` (UTC, ISO 8601) and `vector`, a
   little-endian float32 BLOB of `dim` values (unit length for cosine).
+- `search_index`: the search indexes persisted beside the database (a faiss
+  index file), each with the `generation` it was built at and its sha256: an
+  index whose generation is not the database's is stale and is rebuilt. An
+  optional cache, added without a schema change: older galleries lack it.
 
 Each enroll or remove is one `BEGIN IMMEDIATE` transaction, so readers (WAL
 snapshots) never see half a write, concurrent writer processes queue on the
@@ -28,13 +32,22 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DB_NAME", "STORE_SCHEMA", "GalleryError", "Store", "StoreError"]
+__all__ = ["DB_NAME", "FAISS_NAME", "STORE_SCHEMA", "GalleryError", "Store", "StoreError"]
 
 DB_NAME = "gallery.db"
+FAISS_NAME = "gallery.faiss"  # a persisted faiss index, beside the database
 STORE_SCHEMA = 1
 BUSY_TIMEOUT_MS = 60_000
 CHUNK = 65_536  # rows per fetch when loading embeddings
 
+_SEARCH_INDEX_DDL = """
+CREATE TABLE IF NOT EXISTS search_index (
+    name TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL,
+    file TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    built_at TEXT NOT NULL
+)"""
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -57,7 +70,8 @@ CREATE TABLE IF NOT EXISTS embeddings (
     vector BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS embeddings_person ON embeddings (person, id);
-"""
+""" + _SEARCH_INDEX_DDL
+
 
 
 class GalleryError(Exception):
@@ -329,6 +343,30 @@ class Store:
         except sqlite3.DatabaseError as error:
             raise self._corrupt(error) from None
         return meta, labels, matrix, sources
+
+    # -- persisted search indexes ------------------------------------------------------
+
+    def index_record(self, name):
+        """{"generation", "file", "sha256"} of the persisted index `name`, or None."""
+        try:
+            row = self.db.execute("SELECT generation, file, sha256 FROM search_index "
+                                  "WHERE name = ?", (name,)).fetchone()
+        except sqlite3.OperationalError:  # a gallery from before the table
+            return None
+        return None if row is None else dict(zip(("generation", "file", "sha256"), row))
+
+    def record_index(self, name, generation, file, sha256) -> bool:
+        """Record that `file` (beside the database) indexes `generation`.
+
+        Nothing is recorded, and False returned, when the database has moved
+        past `generation` meanwhile: the file is stale already."""
+        with self.write() as db:
+            db.execute(_SEARCH_INDEX_DDL)
+            if db.execute("SELECT generation FROM meta WHERE id = 1").fetchone() != (generation,):
+                return False
+            db.execute("INSERT OR REPLACE INTO search_index (name, generation, file, sha256, "
+                       "built_at) VALUES (?, ?, ?, ?, ?)", (name, generation, file, sha256, _now()))
+        return True
 
     def integrity_check(self) -> list:
         """The problems `PRAGMA integrity_check` reports ([] when "ok")."""

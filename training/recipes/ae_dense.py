@@ -12,6 +12,7 @@ from zoo.evaluation import _plot
 from zoo.evaluation.retrieval import retrieval_report
 
 EPOCHS = 15
+dataset_card = fashion_dataset_card  # the card's split, for a full run
 BATCH_SIZE = 128
 VIS_IMAGES = 2000
 NEIGHBOURS = 10

@@ -13,6 +13,7 @@ from training.recipes.common import fashion_dataset_card, save_result, seeded_mo
 from zoo.models.autoencoders import from_svd
 
 EPOCHS = 30
+dataset_card = fashion_dataset_card  # the card's split, for a full run
 BATCH_SIZE = 128
 LEARNING_RATE = 1e-3
 

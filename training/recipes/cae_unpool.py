@@ -14,6 +14,7 @@ from zoo.evaluation.retrieval import plot_embedding_2d
 from zoo.io import atomic_write_text
 
 EPOCHS = 5
+dataset_card = fashion_dataset_card  # the card's split, for a full run
 BATCH_SIZE = 128
 PROBE_TRAIN = 20000
 # Export parity tolerance of the encode graph (read by `zoo export`).

@@ -120,7 +120,7 @@ def fashion_splits(seed=0, quick_sizes=None) -> dict:
     return splits
 
 
-def fashion_dataset_card(seed, quick) -> dict:
+def fashion_dataset_card(seed, quick=False) -> dict:
     """The card's `dataset` entry for a run on `fashion_splits`."""
     return {"name": "fashion_mnist",
             "train": f"train minus {VALIDATION_PER_CLASS} validation images per class "

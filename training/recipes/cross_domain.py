@@ -16,6 +16,7 @@ from zoo.evaluation.retrieval import gallery_retrieval_report
 from zoo.models.graphs import graph_model
 
 EPOCHS, BATCH_SIZE = 3, 128
+dataset_card = fashion_dataset_card  # the card's split, for a full run
 
 
 def _pairs(images):

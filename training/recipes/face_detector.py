@@ -15,6 +15,7 @@ from training.recipes.common import save_result, seeded_model
 
 SCENES, QUICK_SCENES, SEED = 24, 2, 1234
 IOU = 0.5
+EPOCHS = 0  # converted from dlib, not trained
 
 
 def train(run_dir, epochs=None, seed=0, quick=False):
@@ -40,10 +41,15 @@ def train(run_dir, epochs=None, seed=0, quick=False):
                "licence": "CC0 1.0 (dlib's model files, as shipped by face-recognition-models)",
                "minimum_face": "80x80 pixels (the detector window) at upsample=0; each "
                                "upsampling halves it"},
-        dataset={"name": "orl_faces",
-                 "train": "none (dlib trained it on its own face detection data set)",
-                 "eval": f"{SCENES} seeded 640x480 scenes of ORL faces (seed {SEED}): 0-4 faces, "
-                         "scale 0.5-3x, rotation +-20 deg, brightness/contrast/noise; IoU >= 0.5"})
+        dataset=dataset_card(seed))
+
+
+def dataset_card(seed=0, quick=False) -> dict:
+    """The card's `dataset` (the scenes' seed is fixed, not the run's)."""
+    return {"name": "orl_faces",
+            "train": "none (dlib trained it on its own face detection data set)",
+            "eval": f"{SCENES} seeded 640x480 scenes of ORL faces (seed {SEED}): 0-4 faces, "
+                    "scale 0.5-3x, rotation +-20 deg, brightness/contrast/noise; IoU >= 0.5"}
 
 
 def evaluate(model, scenes=SCENES, shape=(480, 640)):

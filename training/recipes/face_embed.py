@@ -49,10 +49,15 @@ def train(run_dir, epochs=None, seed=0, quick=False):
                "selected_epoch": f"{int(np.argmin(curve)) + 1} of {len(curve)} run (lowest "
                                  "verification EER on s26-s30)"},
         threshold=threshold, figures=["roc.png"],
-        dataset={"name": "orl_faces",
-                 "train": "source people s1-s25, all 10 faces each; threshold calibrated on "
-                          "s26-s30",
-                 "eval": "unseen people s31-s40 (100 faces)"})
+        dataset=dataset_card(seed))
+
+
+def dataset_card(seed=0, quick=False) -> dict:
+    """The card's `dataset`."""
+    return {"name": "orl_faces",
+            "train": "source people s1-s25, all 10 faces each; threshold calibrated on "
+                     "s26-s30",
+            "eval": "unseen people s31-s40 (100 faces)"}
 
 
 def evaluate(model):

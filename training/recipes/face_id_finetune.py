@@ -11,4 +11,5 @@ from functools import partial
 from training.recipes import face_id_head
 
 train = partial(face_id_head.train, fine_tune=True, name="face_id_finetune")
-evaluate = face_id_head.evaluate
+evaluate, dataset_card = face_id_head.evaluate, face_id_head.dataset_card
+EPOCHS = face_id_head.HEAD_EPOCHS + face_id_head.FINE_TUNE_EPOCHS

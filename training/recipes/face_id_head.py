@@ -17,6 +17,8 @@ from zoo.models.face_resnet import unfreeze_top
 
 HEAD_EPOCHS, FINE_TUNE_EPOCHS, BATCH_SIZE = 150, 50, 10  # 50 faces: 5 steps per epoch
 FINE_TUNE_LEARNING_RATE = 1e-4  # a tenth of the head's
+EPOCHS = HEAD_EPOCHS
+dataset_card = faces.unseen_dataset_card
 
 
 def train(run_dir, epochs=None, seed=0, quick=False, fine_tune=False, name="face_id_head"):

@@ -13,6 +13,9 @@ from training.recipes.common import save_result, seeded_model
 from training.recipes.face_resnet import chip_embedder, chips
 from zoo.models.graphs import graph_model
 
+EPOCHS = 0  # enrollment, not training
+dataset_card = faces.unseen_dataset_card
+
 
 def train(run_dir, epochs=None, seed=0, quick=False):
     """Enroll the unseen people's enrollment half; nothing is trained.

@@ -16,6 +16,7 @@ from training.recipes.common import save_result, seeded_model
 from zoo.faces.align import align_faces
 
 DLIB_THRESHOLD = 0.6
+EPOCHS = 0  # converted from dlib, not trained
 
 
 def train(run_dir, epochs=None, seed=0, quick=False):
@@ -40,10 +41,15 @@ def train(run_dir, epochs=None, seed=0, quick=False):
                "(CC0), converted; not trained here",
                "dlib_threshold": f"dlib's own rule: same person when the distance is below "
                                  f"{DLIB_THRESHOLD}"},
-        dataset={"name": "orl_faces",
-                 "train": "none (dlib trained it on about 3M faces of other people); threshold "
-                          "calibrated on s26-s30",
-                 "eval": "unseen people s31-s40 (100 faces), aligned with the framed-face box"})
+        dataset=dataset_card(seed))
+
+
+def dataset_card(seed=0, quick=False) -> dict:
+    """The card's `dataset`."""
+    return {"name": "orl_faces",
+            "train": "none (dlib trained it on about 3M faces of other people); threshold "
+                     "calibrated on s26-s30",
+            "eval": "unseen people s31-s40 (100 faces), aligned with the framed-face box"}
 
 
 def evaluate(model):

@@ -13,6 +13,8 @@ from training.recipes.common import save_result, seeded_model
 from training.recipes.face_resnet import chip_embedder
 from zoo.models.graphs import graph_model
 
+EPOCHS = 0  # face_resnet's towers, not retrained
+
 
 def train(run_dir, epochs=None, seed=0, quick=False):
     """Build the towers from face_resnet, calibrate the threshold and measure.
@@ -30,9 +32,14 @@ def train(run_dir, epochs=None, seed=0, quick=False):
     return save_result(
         run_dir, model, metrics=metrics, seconds=0.0, epochs=0, seed=seed, threshold=threshold,
         figures=["roc.png"],
-        dataset={"name": "orl_faces", "train": "face_resnet's towers, not retrained; "
-                 "threshold calibrated on every pair of s26-s30",
-                 "eval": "every pair of the unseen people s31-s40's 100 faces"})
+        dataset=dataset_card(seed))
+
+
+def dataset_card(seed=0, quick=False) -> dict:
+    """The card's `dataset`."""
+    return {"name": "orl_faces", "train": "face_resnet's towers, not retrained; "
+            "threshold calibrated on every pair of s26-s30",
+            "eval": "every pair of the unseen people s31-s40's 100 faces"}
 
 
 def evaluate(model):

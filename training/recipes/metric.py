@@ -216,6 +216,8 @@ class PairRecipe:
                                 pairs_per_epoch=self.pairs_per_epoch, seed=seed, quick=quick,
                                 prepare=None if quick else self.prepare)
 
+    dataset_card = staticmethod(fashion_dataset_card)  # the card's split
+
     def evaluate(self, model):
         """Verification (and tower retrieval) metrics on the test split."""
         return evaluate_verifier(model, self.direction, fashion_splits())[0]
@@ -237,6 +239,8 @@ class EmbedderRecipe:
         """Train on P x K batches; see `train_embedder`."""
         return train_embedder(self.name, run_dir, epochs=epochs or self.epochs,
                               steps=self.steps, p=self.p, k=self.k, seed=seed, quick=quick)
+
+    dataset_card = staticmethod(fashion_dataset_card)  # the card's split
 
     def evaluate(self, model):
         """Retrieval and cosine-verification metrics on the test split."""

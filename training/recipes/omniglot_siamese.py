@@ -59,12 +59,17 @@ def train(run_dir, epochs=None, seed=0, quick=False):
     metrics, threshold = evaluate_with_threshold(model, (x[val_idx], y[val_idx]), run_dir)
     return save_result(
         run_dir, model, metrics=metrics, seconds=run.seconds, epochs=epochs, seed=seed,
-        dataset={"name": "omniglot",
-                 "train": f"background set minus {VALIDATION_CHARACTERS:.0%} of its "
-                          f"characters (identity_disjoint_split, seed {seed})",
-                 "eval": "Lake's 20 official 20-way one-shot runs (evaluation set); "
-                         "verification pairs from the evaluation set"},
+        dataset=dataset_card(seed),
         threshold=threshold, figures=["roc.png"])
+
+
+def dataset_card(seed=0, quick=False) -> dict:
+    """The card's `dataset`."""
+    return {"name": "omniglot",
+            "train": f"background set minus {VALIDATION_CHARACTERS:.0%} of its "
+                     f"characters (identity_disjoint_split, seed {seed})",
+            "eval": "Lake's 20 official 20-way one-shot runs (evaluation set); "
+                    "verification pairs from the evaluation set"}
 
 
 def evaluate(model):

@@ -3,4 +3,5 @@
 from training.recipes.metric import PairRecipe
 
 _recipe = PairRecipe("siamese_cosine", direction="greater")  # a similarity
-train, evaluate = _recipe.train, _recipe.evaluate
+train, evaluate, dataset_card = _recipe.train, _recipe.evaluate, _recipe.dataset_card
+EPOCHS = _recipe.epochs

@@ -10,6 +10,7 @@ from training.recipes import ae_common as ae
 from training.recipes.common import fashion_dataset_card, save_result, seeded_model
 
 EPOCHS = 30
+dataset_card = fashion_dataset_card  # the card's split, for a full run
 BATCH_SIZE = 128
 IWAE_K = 1000
 IWAE_IMAGES = 2000

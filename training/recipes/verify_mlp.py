@@ -15,4 +15,5 @@ def load_pretrained_backbone(model):
 
 _recipe = PairRecipe("verify_mlp", direction="greater", epochs=3,  # a match probability
                      prepare=load_pretrained_backbone)
-train, evaluate = _recipe.train, _recipe.evaluate
+train, evaluate, dataset_card = _recipe.train, _recipe.evaluate, _recipe.dataset_card
+EPOCHS = _recipe.epochs

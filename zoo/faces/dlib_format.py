@@ -30,25 +30,17 @@ the modules that know each architecture (`zoo.faces.resnet`, ...).
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 import numpy as np
+
+from zoo.io import sha256_file
 
 _FLOAT_SPECIAL = {32000: np.inf, 32001: -np.inf, 32002: np.nan}
 
 
 class DlibFormatError(ValueError):
     """A `.dat` file that is truncated, tampered with or of an unknown layout."""
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    """The hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class DlibReader:
@@ -71,7 +63,7 @@ class DlibReader:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"No such dlib model file: {path}")
         if sha256 is not None:
-            actual = sha256_of(path)
+            actual = sha256_file(path)
             if actual != sha256:
                 raise DlibFormatError(
                     f"{path} has sha256 {actual}, expected {sha256}. The file is corrupt or "

@@ -53,6 +53,9 @@ def _check(card, path):
               and all(isinstance(graph.get(k), dict) and graph[k] for k in ("inputs", "outputs")))
         if not ok:
             fail(f"graph {name!r} needs 'file', 'inputs' and 'outputs'", f"graphs[{name!r}]={graph!r}")
+        if not inside(path.parent, graph["file"]):
+            fail(f"graph {name!r} names a file outside the artifact folder; a card may only "
+                 "name files inside its own folder", f"file={graph['file']!r}")
         for io in ("inputs", "outputs"):
             for tensor, shape in graph[io].items():
                 if not (isinstance(shape, list) and all(isinstance(d, int) for d in shape)):
@@ -74,6 +77,15 @@ def _check(card, path):
              f"threshold={threshold!r}")
 
 
+def inside(folder, file) -> bool:
+    """True when `file` is a relative path that stays inside `folder`, symlinks resolved."""
+    if not file or "\\" in file or Path(file).is_absolute() or ".." in Path(file).parts:
+        return False
+    root = Path(folder).resolve()
+    target = (root / file).resolve()
+    return target != root and root in target.parents
+
+
 def verified_bytes(folder, card, file) -> bytes:
     """The bytes of `file`, after checking them against `card["files"]`.
 
@@ -93,6 +105,9 @@ def verified_bytes(folder, card, file) -> bytes:
             f"card.json lists no sha256 for {file!r}, so it cannot be checked "
             f"and is not loaded. Re-export the artifact. Received: files[{file!r}]={entry!r}"
         )
+    if not inside(folder, file):
+        raise ArtifactError(f"{file!r} is outside the artifact folder {str(folder)!r}, so it "
+                            f"is not read. Received: file={file!r}")
     path = Path(folder) / file
     if not path.is_file():
         raise ArtifactError(f"{file!r} is missing from {str(folder)!r}. Re-pull or re-export the artifact.")

@@ -46,6 +46,7 @@ class RuntimeModel:
                     f"({error}). Re-export the artifact."
                 ) from None
             self._check_names(graph, spec, session)
+            self._check_metadata(spec, session)
             self._sessions[graph] = session
         self._dtypes = {graph: {t.name: _DTYPES.get(t.type, np.float32) for t in s.get_inputs()}
                         for graph, s in self._sessions.items()}
@@ -90,9 +91,22 @@ class RuntimeModel:
                 raise ValueError(
                     f"Input {key!r} must be {'numeric' if kinds == 'uif' else 'integer'} "
                     f"({np.dtype(dtype).name}). Received: dtype={array.dtype}")
+            want = spec["inputs"][key]
+            if array.ndim != len(want) or any(w > 0 and w != d for w, d in zip(want, array.shape)):
+                shown = tuple("N" if w < 0 else w for w in want)
+                raise ValueError(
+                    f"Input {key!r} of graph {graph!r} must be shaped {shown} (N >= 1 rows; "
+                    "run() does no preprocessing: see embed(), classify(), ...). "
+                    f"Received: shape={array.shape}")
             feeds[key] = array.astype(dtype, copy=False)
         names = list(spec["outputs"])
-        return dict(zip(names, self._sessions[graph].run(names, feeds)))
+        try:
+            return dict(zip(names, self._sessions[graph].run(names, feeds)))
+        except Exception as error:  # onnxruntime raises its own untyped errors.
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ValueError(f"onnxruntime refused the inputs of graph {graph!r} of "
+                             f"{self.name!r}: {first}. Received: shapes="
+                             f"{ {k: v.shape for k, v in feeds.items()} }") from None
 
     def embed(self, images, *, resize=False, aligned=False) -> np.ndarray:
         """Embeddings [N, D] of `images` (see `preprocess` for accepted inputs).
@@ -182,9 +196,11 @@ class RuntimeModel:
                 "names: encoded = model.encode(images); model.decode(**encoded). "
                 f"Received: inputs={[key, *sorted(extra)]}")
         feeds = {key: check_code(code, spec["inputs"][key], name=key)}
+        bounds = index_bounds(spec, names)
         for name in names:
             feeds[name] = check_side_input(extra[name], spec["inputs"][name], len(feeds[key]),
-                                           self._dtypes["decode"][name], name=name)
+                                           self._dtypes["decode"][name], name=name,
+                                           bound=bounds.get(name))
         return _single(self.run("decode", **feeds))
 
     def reconstruct(self, images, *, resize=False) -> np.ndarray:
@@ -278,6 +294,18 @@ class RuntimeModel:
             )
         return self.card["graphs"][graph]
 
+    def _check_metadata(self, spec, session):
+        """The ONNX `metadata_props` zoo.name / zoo.version must be the card's."""
+        props = session.get_modelmeta().custom_metadata_map
+        found = (props.get("zoo.name"), props.get("zoo.version"))
+        want = (self.card.get("name"), self.card.get("version"))
+        if found != want:
+            raise ArtifactError(
+                f"{spec['file']!r} in {str(self.folder)!r} is not the card's graph: its ONNX "
+                f"metadata names {found[0]!r} version {found[1]!r}, the card {want[0]!r} "
+                f"version {want[1]!r}. Re-pull or re-export the artifact. Received: "
+                f"zoo.name={found[0]!r}, zoo.version={found[1]!r}")
+
     def _check_names(self, graph, spec, session):
         for io, actual in (("inputs", session.get_inputs()), ("outputs", session.get_outputs())):
             names = sorted(t.name for t in actual)
@@ -286,6 +314,22 @@ class RuntimeModel:
                     f"The {io} of {spec['file']!r} are {names}, but card.json lists "
                     f"{sorted(spec[io])} for graph {graph!r}. Re-export the artifact."
                 )
+
+
+def index_bounds(spec, names) -> dict:
+    """{input: H*W*C}: how many positions the flat argmax indices of each extra
+    4-d input may address. Unpooling an [h, w, C] argmax restores the next larger
+    spatial size of the decoder: another argmax input's, or the output image's."""
+    shapes = {n: spec["inputs"][n] for n in names if len(spec["inputs"][n]) == 4}
+    sizes = [tuple(s[1:3]) for s in shapes.values()]
+    sizes += [tuple(s[1:3]) for s in spec["outputs"].values() if len(s) == 4]
+    bounds = {}
+    for name, shape in shapes.items():
+        h, w, c = shape[1:]
+        larger = sorted(z for z in sizes if z[0] > h and z[1] > w)
+        if h > 0 and w > 0 and c > 0 and larger and larger[0][0] > 0 and larger[0][1] > 0:
+            bounds[name] = larger[0][0] * larger[0][1] * c
+    return bounds
 
 
 def session_options(*, intra_op_num_threads=None) -> ort.SessionOptions:

@@ -38,6 +38,11 @@ def preprocess(images, config, shape, *, resize=False, name="images") -> np.ndar
     if x.shape[0] == 0:
         raise ValueError(f"`{name}` is an empty batch. {_FIX} Received: shape={x.shape}")
     height, width, channels = shape[1:]
+    if x.size == 0:
+        want = "x".join("H" if d < 0 else str(d) for d in (height, width))
+        raise ValueError(f"`{name}` holds zero-size images; this model takes {want} images, "
+                         f"shaped (N, {height}, {width}) or (N, {height}, {width}, {channels}). "
+                         f"Received: shape={x.shape}")
     x = _channels(x, channels, name)
     _check_range(x, name)
     pixels = x.astype(np.float64)
@@ -55,8 +60,9 @@ def preprocess(images, config, shape, *, resize=False, name="images") -> np.ndar
             )
         if not resize:
             raise ValueError(
-                f"`{name}` must be {height}x{width}. Resize them, or pass "
-                f"resize=True to resize here. Received: shape={x.shape}"
+                f"`{name}` must be {height}x{width}. Resize them, or let the zoo resize "
+                f"them: --resize on the command line, resize=True in Python. "
+                f"Received: shape={x.shape}"
             )
         pixels = resize_images(pixels, target)
     return pixels.astype(np.float32)
@@ -79,12 +85,30 @@ def check_code(code, shape, name="code") -> np.ndarray:
             f"`{name}` must be shaped (N, {width}) with N >= 1, or ({width},) "
             f"for one code. Received: shape={x.shape}"
         )
-    if not np.isfinite(x).all():
-        raise ValueError(f"`{name}` contains NaN or inf. Received: {name}={_sample(x)}")
-    return x.astype(np.float32)
+    return _finite_float32(x, name)
 
 
-def check_side_input(value, shape, batch, dtype, name) -> np.ndarray:
+def _finite_float32(x, name) -> np.ndarray:
+    """`x` cast to float32, refused when the cast value holds NaN or inf (a float64
+    such as 1e300 overflows float32 to inf, so the check comes after the cast)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        cast = x.astype(np.float32)
+    if not np.isfinite(cast).all():
+        overflow = bool(np.isfinite(x).all())
+        raise ValueError(
+            f"`{name}` contains NaN or inf" + (" once cast to float32 (values beyond "
+                                             f"±{np.finfo(np.float32).max:.3g} overflow)"
+                                             if overflow else "")
+            + f". Received: {name}={_sample(x) if not overflow else _largest(x)}")
+    return cast
+
+
+def _largest(x):
+    flat = np.abs(x.astype(np.float64)).ravel()
+    return f"array with max |value| {flat.max()!r}"
+
+
+def check_side_input(value, shape, batch, dtype, name, bound=None) -> np.ndarray:
     """An extra graph input (e.g. cae_unpool's `argmax_1`) as `dtype`,
     checked against its card `shape` and the batch of the main input.
 
@@ -92,8 +116,10 @@ def check_side_input(value, shape, batch, dtype, name) -> np.ndarray:
         value: [N, ...] array, or one row without the batch axis.
         shape: the card's input shape [-1, ...].
         batch: N, the rows of the main input (the code).
-        dtype: np.float32, or np.int64 for indices (refused below 0).
+        dtype: np.float32, or np.int64 for indices (refused outside [0, bound)).
         name: the input name used in error messages.
+        bound: for indices, how many positions they may address (H*W*C of
+            the unpooled tensor); None checks only >= 0.
     """
     x = np.asarray(value)
     integer = np.dtype(dtype).kind == "i"
@@ -108,10 +134,17 @@ def check_side_input(value, shape, batch, dtype, name) -> np.ndarray:
         raise ValueError(
             f"`{name}` must be shaped {want}: one row per code, like the encode output "
             f"{name!r} of the same images. Received: shape={received}")
-    if integer and x.size and x.min() < 0:
-        raise ValueError(f"`{name}` holds indices, which must be >= 0. Received: min={x.min()}")
-    if not integer and not np.isfinite(x).all():
-        raise ValueError(f"`{name}` contains NaN or inf. Received: {name}={_sample(x)}")
+    if integer and x.size:
+        # On the values as given: a uint64 2**64-1 would wrap to -1 in int64.
+        low, high = int(x.min()), int(x.max())
+        top = bound if bound is not None else np.iinfo(np.int64).max + 1
+        if low < 0 or high >= top:
+            limit = f"in [0, {bound})" if bound is not None else ">= 0"
+            raise ValueError(f"`{name}` holds indices, which must be {limit}"
+                             + (" (H*W*C of the tensor it unpools to)" if bound else "")
+                             + f". Received: min={low}, max={high}")
+    if not integer:
+        return _finite_float32(x, name)
     return x.astype(dtype)
 
 
@@ -133,6 +166,8 @@ def resize_images(x, size) -> np.ndarray:
 
 def _refuse_paths(images, name):
     """File paths where images belong: name the reader instead of a dtype."""
+    if isinstance(images, (str, os.PathLike)):  # one path, e.g. verify("a.png", "b.png")
+        images = [images]
     x = np.asarray(images, dtype=object) if isinstance(images, (list, tuple)) else images
     if isinstance(x, np.ndarray) and x.dtype.kind in "USO" and x.size \
             and all(isinstance(v, (str, os.PathLike)) for v in x.flat):
@@ -229,6 +264,9 @@ def _faces(images, name, single=False) -> list:
                          f"(N, H, W, 1|3|4). Received: shape={x.shape}")
     if batch.shape[0] == 0:
         raise ValueError(f"`{name}` is an empty batch. {_FIX} Received: shape={x.shape}")
+    if batch.size == 0:
+        raise ValueError(f"`{name}` holds zero-size faces; pass faces shaped (H, W) or "
+                         f"(H, W, 3) with H, W >= 1. Received: shape={x.shape}")
     if batch.dtype == np.uint16:
         batch = np.round(batch / 257.0)  # 16-bit to 8-bit: 65535 -> 255
     else:
