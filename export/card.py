@@ -64,7 +64,7 @@ def build_card(spec, result, folder, parity) -> dict:
         "params": result["params"],
         "files": file_entries(folder, shipped),
         "parity": parity,
-        "training": {"command": f"zoo train {spec.name}", "seconds": result["seconds"],
+        "training": {"command": result.get("command", f"zoo train {spec.name}"), "seconds": result["seconds"],
                      "epochs": result["epochs"], "seed": result["seed"]},
     }
     if spec.derived:

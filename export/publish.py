@@ -56,9 +56,17 @@ def publish(spec, run_dir, out, formats=("onnx", "savedmodel"), force=False,
     out, run_dir = Path(out), Path(run_dir)
     if out.parent.is_dir():
         sweep_stale(out.parent, f".{out.name}.????????")  # staging folders of killed exports
+    shipped = out.resolve() == (REPO / "saved_models" / spec.name).resolve()
     if out.exists() and not force:
-        raise PublishError(f"{out} already exists. Pass --force to replace it.")
+        what = "the shipped artifact" if shipped else "an artifact folder"
+        raise PublishError(f"{out} already exists ({what}); nothing was written. Pass --out DIR "
+                           "to export elsewhere, or --force to replace it.")
     result = load_result(run_dir)
+    if shipped and not force and result["dataset"].get("source") == "folder":
+        raise PublishError(
+            f"This run was trained on your folder {result['dataset']['name']!r}; exporting it "
+            f"to {out} would replace the zoo's own {spec.name}. Pass --out DIR (or --force).")
+    spec = run_spec(spec, result)
     model = _inference_copy(load_run_model(run_dir))
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -135,7 +143,7 @@ def _build(spec, model, result, run_dir, staging, formats, keep_model_file=False
     savedmodel = None
     if "savedmodel" in formats:
         savedmodel = export_savedmodel(model, spec.graphs, staging / "savedmodel")
-    real = real_inputs(spec, model)
+    real = real_inputs(spec, model, images=_run_inputs(run_dir, result))
     atol = {g: v if "engines" in v else (v["value"], v["reason"])
             for g, v in result.get("atol", {}).items()}
     report = check(model, spec.graphs, onnx_dir=staging, savedmodel_dir=savedmodel,
@@ -215,7 +223,27 @@ def _check_budget(spec, staging: Path) -> None:
         )
 
 
-def real_inputs(spec, model, batch=REAL_BATCH) -> dict:
+def run_spec(spec, result):
+    """`spec` with the input size and preprocessing a run recorded, if any (a run
+    of `zoo train NAME --data DIR` may take another size than the entry's)."""
+    import dataclasses
+
+    if not result.get("preprocess"):
+        return spec
+    preprocess = {**spec.preprocess, **result["preprocess"]}
+    return dataclasses.replace(spec, input_shape=tuple(result["input_shape"]),
+                               preprocess=preprocess)
+
+
+def _run_inputs(run_dir, result):
+    """The held-out model inputs a run saved for the test data, or None."""
+    if not result.get("inputs"):
+        return None
+    with np.load(Path(run_dir) / result["inputs"], allow_pickle=False) as stored:
+        return stored["image"].astype(np.float32)
+
+
+def real_inputs(spec, model, batch=REAL_BATCH, images=None) -> dict:
     """{graph: {input: array}}: `2 * batch` test images of the entry's dataset,
     spread evenly over it (pairs for `verify`; for `decode`, the `encode`
     outputs of the images: the code, plus extra inputs such as `argmax_K`).
@@ -224,14 +252,17 @@ def real_inputs(spec, model, batch=REAL_BATCH) -> dict:
         spec: the entry's `ModelSpec` (dataset, input shape, graphs).
         model: the entry's Keras model, which encodes the `decode` inputs.
         batch: rows of every input.
+        images: float32 model inputs to use instead (a run's held-out images).
     """
     from training.datasets import sample_images
 
-    if spec.graphs == ("score_map",):
+    if images is not None:  # the run's own held-out images (zoo train --data)
+        pass
+    elif spec.graphs == ("score_map",):
         from training.datasets.face_scenes import detector_tiles
 
         return {"score_map": {"image": detector_tiles(2)}}
-    if spec.preprocess.get("align"):  # a model of aligned chips: real faces, aligned
+    elif spec.preprocess.get("align"):  # a model of aligned chips: real faces, aligned
         from zoo.faces.align import align_faces
 
         faces = sample_images(spec.dataset, batch * 2, None)

@@ -100,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
                    default="default",
                    help="tf.distribute: mirrored = this machine's GPUs; multiworker = the "
                    "cluster in TF_CONFIG (run the same command on every worker)")
+    _data_options(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a trained or published model")
@@ -195,6 +196,50 @@ def _parser() -> argparse.ArgumentParser:
                                 "model whose card aligns faces: each is run through the detector)")
         a.set_defaults(func=cmd_gallery)
     return parser
+
+
+def _data_options(parser):
+    """`zoo train NAME --data DIR` and its options (training.folder)."""
+    g = parser.add_argument_group("your own images (--data)")
+    g.add_argument("--data", type=Path, metavar="DIR",
+                   help="train on DIR/CLASS/IMAGE files (PNG, JPEG, BMP, GIF; grey or colour)")
+    g.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"),
+                   help="resize every image to H x W (default: the entry's input size)")
+    g.add_argument("--channels", type=int, choices=(1, 3),
+                   help="1 = grey, 3 = RGB network input (default: the entry's)")
+    g.add_argument("--val-split", type=float, default=0.2, metavar="F",
+                   help="held out for validation, and as much again for the test: by class for "
+                        "embeddings and verification, by image otherwise (default 0.2)")
+    g.add_argument("--batch-size", type=int, metavar="N", help="default: the family's")
+    g.add_argument("--augment", action="store_true", help="random flips, shifts, brightness")
+    g.add_argument("--from", dest="from_name", metavar="NAME",
+                   help="start from a published entry's weights (layers of the same name and shape)")
+    g.add_argument("--freeze", action="store_true",
+                   help="keep the --from weights frozen (approach 1); default: fine-tune them")
+    g.add_argument("--strict", action="store_true",
+                   help="refuse an unreadable image instead of skipping it with a warning")
+    g.add_argument("--photos", action="store_true",
+                   help="face entries: find the largest face of each photo (default: framed faces)")
+
+
+def _train_data(args, spec, run_dir):
+    """The `--data` run of `zoo train` (exit 2 for a --data option without --data)."""
+    if args.data is None:
+        given = [f for f in ("image_size", "channels", "batch_size", "from_name")
+                 if getattr(args, f)]
+        given += [f for f in ("augment", "freeze", "strict", "photos") if getattr(args, f)]
+        if given or args.val_split != 0.2:
+            flags = ", ".join("--" + f.replace("_name", "").replace("_", "-") for f in given)
+            raise UsageError(f"{flags or '--val-split'} applies to training on your own "
+                             "images; add --data DIR.")
+        return None
+    from training.folder import train_folder
+
+    return train_folder(spec.name, args.data, run_dir, image_size=args.image_size,
+                        channels=args.channels, val_split=args.val_split, epochs=args.epochs,
+                        batch_size=args.batch_size,
+                        augment=args.augment, from_name=args.from_name, freeze=args.freeze,
+                        seed=args.seed, quick=args.quick, strict=args.strict, photos=args.photos)
 
 
 def _upsample_option(parser):
@@ -302,7 +347,8 @@ def cmd_train(args):
         # Each worker but the chief writes its own copy of the run folder.
         own_dir = distribute.worker_dir(run_dir, strategy)
         try:
-            result = recipe.train(own_dir, epochs=args.epochs, seed=args.seed, quick=args.quick)
+            result = _train_data(args, spec, own_dir) or recipe.train(
+                own_dir, epochs=args.epochs, seed=args.seed, quick=args.quick)
         except ResumeMismatchError as error:
             raise UsageError(str(error)) from None
     print(json.dumps({"run_dir": str(own_dir), "metrics": result["metrics"],

@@ -9,11 +9,13 @@ sha256-checked before they are read.
     load_omniglot(subset)           (19280|13180, 105, 105), 964|659 characters
     load_one_shot_runs()            Lake's 20 one-shot 20-way runs
     load_digits()                   (1797, 8, 8), 10 classes
+    load_folder(DIR, image_size)    your own DIR/CLASS/IMAGE files (see split_folder)
 """
 
 from training.datasets._files import DataCorruptError, DataMissingError
 from training.datasets.digits import load_digits
 from training.datasets.fashion_mnist import load_fashion_mnist
+from training.datasets.folder import FolderData, FolderDataError, load_folder, split_folder
 from training.datasets.images import resize, to_float
 from training.datasets.omniglot import load_omniglot, load_one_shot_runs, omniglot_alphabets
 from training.datasets.orl_faces import load_orl_faces, orl_five_five_split
@@ -26,8 +28,11 @@ __all__ = [
     "DataCorruptError",
     "DataMissingError",
     "edge_sketch",
+    "FolderData",
+    "FolderDataError",
     "load_digits",
     "load_fashion_mnist",
+    "load_folder",
     "load_omniglot",
     "load_one_shot_runs",
     "load_orl_faces",
@@ -35,6 +40,7 @@ __all__ = [
     "orl_five_five_split",
     "resize",
     "sample_images",
+    "split_folder",
     "stratified_split",
     "to_dataset",
     "to_float",

@@ -94,7 +94,7 @@ def evaluate_verifier(model, direction, splits, figure_dir=None, quick=False,
     metrics = {k: _round(report[k]) for k in
                ("test_accuracy", "roc_auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3")}
     metrics["pairs"] = n_test
-    threshold = {"value": _round(report["threshold"]), "direction": direction,
+    threshold = {"value": float(report["threshold"]), "direction": direction,
                  "calibrated_on": f"validation ({n_val} balanced pairs)",
                  "rule": "max accuracy"}
     figures = []
