@@ -14,11 +14,11 @@ DEMO := runs/demo
 
 install: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml Makefile
+$(STAMP): setup.cfg setup.py pyproject.toml Makefile
 	@echo "Installing the project and its pinned dependencies (TensorFlow, onnxruntime, ...) into $(VENV); about a minute on first run"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,faiss,faces]'
+	$(PY) -m pip install --quiet -e '.[dev,cpu,faiss,faces]'
 	touch $(STAMP)
 
 data:
