@@ -10,7 +10,7 @@ FMNIST := /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO := runs/demo
 
-.PHONY: install data demo test bench clean
+.PHONY: install data demo test bench wheels clean
 
 install: $(STAMP)
 
@@ -42,6 +42,13 @@ test: install data
 
 bench: install data
 	$(PY) -m benchmarks
+
+# dist/repr_zoo-*.whl (the code and zoo/weights.json) and dist/repr_zoo_weights-*.whl
+# (the published files of saved_models/, each checked against zoo/weights.json).
+wheels: install
+	rm -rf build
+	$(PY) -m pip wheel --quiet --no-deps -w dist .
+	$(PY) -m zoo.export.weights_wheel --out dist
 
 clean:
 	rm -rf runs .pytest_cache
