@@ -81,7 +81,7 @@ def test_wheel_ships_one_top_level_package_and_its_data(built):
 
 def test_no_code_imports_the_repo_folders_as_top_level_packages():
     """They exist only as zoo.training and zoo.export in a wheel; a checkout
-    would hide a stale `from training import ...` that the wheel breaks."""
+    would hide a stale top-level import of them, which the wheel breaks."""
     stale = []
     folders = [d for d in REPO.iterdir() if d.is_dir() and (d / "__init__.py").is_file()]
     for path in [p for d in folders for p in d.rglob("*.py")] + list(REPO.glob("*.py")):
