@@ -43,7 +43,8 @@ def _venv(root: Path, deps: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """(main wheel, weights wheel, deps folder), built once for the module."""
+    """(main wheel, weights wheel, deps folder), built once for the module;
+    the source copy has a stale build/lib/training/, which must not ship."""
     pytest.importorskip("setuptools", reason="builds the wheel without network (--no-build-isolation)")
     tmp = tmp_path_factory.mktemp("install")
     source, out = tmp / "source", tmp / "wheels"
@@ -53,6 +54,9 @@ def built(tmp_path_factory):
         else:
             source.mkdir(exist_ok=True)
             shutil.copy2(REPO / name, source / name)
+    stale = source / "build" / "lib" / "training"  # an older layout's build output
+    stale.mkdir(parents=True)
+    (stale / "__init__.py").write_text("")
     _run([*PIP, "wheel", "--no-deps", "--no-build-isolation", "-w", out, source], tmp)
     (main,) = out.glob("repr_zoo-*.whl")
     from zoo.export import weights_wheel
