@@ -10,15 +10,15 @@ FMNIST := /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO := runs/demo
 
-.PHONY: install data demo test bench clean
+.PHONY: install data demo test bench wheels clean
 
 install: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml Makefile
+$(STAMP): setup.cfg setup.py pyproject.toml Makefile
 	@echo "Installing the project and its pinned dependencies (TensorFlow, onnxruntime, ...) into $(VENV); about a minute on first run"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,faiss,faces]'
+	$(PY) -m pip install --quiet -e '.[dev,cpu,faiss,faces]'
 	touch $(STAMP)
 
 data:
@@ -42,6 +42,13 @@ test: install data
 
 bench: install data
 	$(PY) -m benchmarks
+
+# dist/repr_zoo-*.whl (the code and zoo/weights.json) and dist/repr_zoo_weights-*.whl
+# (the published files of saved_models/, each checked against zoo/weights.json).
+wheels: install
+	rm -rf build
+	$(PY) -m pip wheel --quiet --no-deps -w dist .
+	$(PY) -m zoo.export.weights_wheel --out dist
 
 clean:
 	rm -rf runs .pytest_cache

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import zoo
 from zoo import backend  # noqa: F401
 
 import numpy as np
@@ -27,8 +28,8 @@ from zoo.models.graphs import graph_model
 from zoo.saving import load_model
 
 MAX_ARTIFACT_BYTES = 5 * 1024 * 1024
-REPO = Path(__file__).resolve().parents[1]
-WEIGHTS_JSON = REPO / "zoo" / "weights.json"
+REPO = Path(zoo.__file__).resolve().parents[1]  # the checkout (export/ ships as zoo.export)
+WEIGHTS_JSON = Path(zoo.__file__).resolve().parent / "weights.json"
 REAL_BATCH = 8
 
 

@@ -106,6 +106,7 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_TIMEOUT", "5")
     monkeypatch.delenv("ZOO_WEIGHTS_URL", raising=False)
     monkeypatch.setattr(hub, "LOCAL_WEIGHTS_DIR", tmp_path / "no_checkout")
+    monkeypatch.setattr(hub, "WEIGHTS_PACKAGE", "no_weights_package_installed")
     monkeypatch.setattr(hub, "RETRY_DELAY", 0.0)
     return cache
 
@@ -228,14 +229,47 @@ def test_file_url_missing_file(served, env, monkeypatch):
 
 def test_checkout_saved_models_is_used_without_network(served, env, monkeypatch):
     monkeypatch.setattr(hub, "LOCAL_WEIGHTS_DIR", served)
-    monkeypatch.setattr(hub, "DEFAULT_WEIGHTS_URL", "http://invalid.invalid")
     assert hub.base_url(NAME) == served.as_uri()
     folder = hub.pull(make_spec())
     assert (folder / "model.keras").read_bytes() == FILES["model.keras"]
 
 
+def installed_weights_package(served, tmp_path, monkeypatch, version="1.0.0"):
+    """`served` as an installed weights wheel: a package on sys.path whose
+    folders are the entries (what `zoo.export.weights_wheel` packs)."""
+    site = tmp_path / "site"
+    package = site / "fake_zoo_weights"
+    package.parent.mkdir()
+    served.rename(package)
+    (package / "__init__.py").write_text(f'__version__ = "{version}"\n')
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(hub, "WEIGHTS_PACKAGE", "fake_zoo_weights")
+    return package
+
+
+def test_installed_weights_package_is_used_offline(served, env, tmp_path, monkeypatch):
+    package = installed_weights_package(served, tmp_path, monkeypatch)
+    assert hub.weights_package_dir() == package
+    assert hub.published_dir(NAME) == package / NAME
+    assert hub.base_url(NAME) == package.as_uri()
+    folder = hub.pull(make_spec())
+    assert (folder / "embed.onnx").read_bytes() == FILES["embed.onnx"]
+    assert folder.parent.parent == env  # copied into the verified cache
+
+
+def test_stale_weights_package_names_the_version_pair(served, env, tmp_path, monkeypatch):
+    package = installed_weights_package(served, tmp_path, monkeypatch, version="0.0.9")
+    (package / NAME / "card.json").write_bytes(b'{"schema": 0}')
+    with pytest.raises(hub.IntegrityError, match="repr-zoo-weights 0.0.9 is not the one"):
+        hub.pull(make_spec(), ["card.json"])
+    assert cached_files(env) == []
+
+
 def test_base_url_resolution(env, monkeypatch):
-    assert hub.base_url(NAME) == hub.DEFAULT_WEIGHTS_URL
+    with pytest.raises(hub.DownloadError) as info:  # nothing is hosted by default
+        hub.base_url(NAME)
+    for hint in ("repr_zoo_weights", "make wheels", "ZOO_WEIGHTS_URL", "saved_models/tiny/"):
+        assert hint in str(info.value)
     monkeypatch.setenv("ZOO_WEIGHTS_URL", "https://mirror.example/zoo/")
     assert hub.base_url(NAME) == "https://mirror.example/zoo"
     monkeypatch.setenv("ZOO_WEIGHTS_URL", "ftp://mirror.example/zoo")

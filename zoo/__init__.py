@@ -8,7 +8,11 @@ Public API (importing `zoo` does not import TensorFlow):
     zoo.load(name, pretrained=True)   -> the published keras.Model
 """
 
-from zoo.registry import ModelSpec, UnknownModelError
+from zoo import _layout
+
+_layout.install()  # zoo.training and zoo.export, in a source checkout
+
+from zoo.registry import ModelSpec, UnknownModelError  # noqa: E402
 
 __all__ = ["ModelSpec", "UnknownModelError", "create", "info", "list_models", "load"]
 __version__ = "0.1.0"

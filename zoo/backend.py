@@ -6,6 +6,7 @@ applies) are silenced, so that a command's stderr holds only its own errors.
 """
 
 import contextlib
+import importlib.util
 import os
 import sys
 
@@ -16,6 +17,11 @@ if os.environ["KERAS_BACKEND"] != "tensorflow":
         f"export). Received: KERAS_BACKEND={os.environ['KERAS_BACKEND']!r}. "
         "Unset it or set it to 'tensorflow'."
     )
+if importlib.util.find_spec("tensorflow") is None:
+    raise ModuleNotFoundError(
+        "This needs TensorFlow, which the plain install leaves out (it serves the ONNX "
+        "runtime only). Install one of the extras: pip install 'repr-zoo[cpu]' "
+        "(or 'repr-zoo[gpu]' for NVIDIA GPUs).", name="tensorflow")
 
 
 @contextlib.contextmanager

@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-REPO = Path(__file__).resolve().parents[1]
+_ZOO_DIR = Path(__file__).resolve().parent
+# Default run and artifact folders: the checkout's, or the working folder's for an installed wheel.
+REPO = _ZOO_DIR.parent if (_ZOO_DIR.parent / "setup.cfg").is_file() else Path.cwd()
 
 
 class CommandFailed(Exception):
@@ -312,10 +314,11 @@ def cmd_list(args):
 
 def cmd_info(args):
     import zoo
+    from zoo import hub
 
     spec = zoo.info(args.name)
     fields = spec.to_dict()
-    card = REPO / "saved_models" / spec.name / "card.json"
+    card = (hub.published_dir(spec.name) or hub.cache_dir(spec)) / "card.json"
     if card.exists():
         try:
             fields["card"] = json.loads(card.read_text(encoding="utf-8"))
@@ -404,7 +407,7 @@ def cmd_check(args):
         from zoo import hub
 
         spec = zoo.info(args.target)
-        target = REPO / "saved_models" / spec.name
+        target = hub.LOCAL_WEIGHTS_DIR / spec.name  # a checkout's published folder
         if spec.derived or not target.is_dir():  # the verified cache `zoo pull` fills (and builds)
             target = hub.pull(spec)
     report = check_artifact(target)  # raises unless every hash and the stored test data match

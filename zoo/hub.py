@@ -4,7 +4,9 @@ Every file comes from `{base}/{NAME}/{file}` and lands in
 `$ZOO_HOME/NAME/VERSION/file` only after its sha256 matches the registry.
 The base is, in order: env `ZOO_WEIGHTS_URL` (http, https or file URL, or a
 local path), this checkout's own `saved_models/` when it has the entry, else
-`DEFAULT_WEIGHTS_URL`. Importing this module does not import TensorFlow.
+the installed weights wheel `repr-zoo-weights` (package `repr_zoo_weights`,
+built by `python -m zoo.export.weights_wheel`) when it has the entry. Nothing
+is hosted by default. Importing this module does not import TensorFlow.
 
 Bounds: each request waits at most `ZOO_TIMEOUT` seconds for the server to
 connect or send anything; once that grace period is over, its average rate
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import importlib.util
 import math
 import os
 import socket
@@ -34,16 +37,15 @@ from typing import Iterable
 
 from zoo.io import file_mode, raise_on_signals, sha256_file, sweep_stale
 
-DEFAULT_WEIGHTS_URL = "https://raw.githubusercontent.com/repr-zoo/repr-zoo/main/saved_models"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MIN_RATE = 10_000.0  # bytes/s, averaged over a request after its first ZOO_TIMEOUT s
 MAX_UNKNOWN_BYTES = 256 << 20  # read limit of a file whose size the registry does not record
 LOCAL_WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "saved_models"
+WEIGHTS_PACKAGE = "repr_zoo_weights"  # import name of the wheel `repr-zoo-weights`
 RETRY_DELAY = 1.0
 _CHUNK = 1 << 16
 
 __all__ = [
-    "DEFAULT_WEIGHTS_URL",
     "DownloadError",
     "HubError",
     "IntegrityError",
@@ -53,7 +55,9 @@ __all__ = [
     "cache_dir",
     "home",
     "load_pretrained",
+    "published_dir",
     "pull",
+    "weights_package_dir",
 ]
 
 
@@ -100,11 +104,41 @@ def cache_dir(spec) -> Path:
     return home() / spec.name / spec.version
 
 
+def weights_package_dir() -> Path | None:
+    """The folder of the installed weights wheel (`repr_zoo_weights/`), or None.
+
+    Found by import name without importing it; it holds one folder per entry.
+    """
+    try:
+        found = importlib.util.find_spec(WEIGHTS_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    if found is None or not found.submodule_search_locations:
+        return None
+    return Path(next(iter(found.submodule_search_locations)))
+
+
+def published_dir(name: str) -> Path | None:
+    """The local folder holding the published files of entry `name`: this
+    checkout's `saved_models/NAME/`, else the weights wheel's `NAME/`, else None.
+    """
+    if (LOCAL_WEIGHTS_DIR / name).is_dir():
+        return LOCAL_WEIGHTS_DIR / name
+    package = weights_package_dir()
+    if package is not None and (package / name).is_dir():
+        return package / name
+    return None
+
+
 def base_url(name: str) -> str:
     """The base URL the files of entry `name` are fetched from.
 
     Args:
-        name: a registry name; only used to look for `saved_models/NAME/`.
+        name: a registry name; only used to look for a local `NAME/` folder.
+
+    Raises:
+        DownloadError: when no source has the entry (the error says how to
+            provide one).
     """
     env = os.environ.get("ZOO_WEIGHTS_URL", "").strip()
     if env:
@@ -125,9 +159,15 @@ def base_url(name: str) -> str:
                 f"or a local folder. {valid} Received: ZOO_WEIGHTS_URL={env!r}"
             )
         return env.rstrip("/")
-    if (LOCAL_WEIGHTS_DIR / name).is_dir():
-        return LOCAL_WEIGHTS_DIR.as_uri()
-    return DEFAULT_WEIGHTS_URL
+    folder = published_dir(name)
+    if folder is not None:
+        return folder.parent.as_uri()
+    raise DownloadError(
+        f"No copy of the published files of {name!r} here: install the weights wheel "
+        "(pip install repr_zoo_weights-VERSION-py3-none-any.whl, built in a checkout by "
+        "`make wheels`), or set ZOO_WEIGHTS_URL to a mirror of saved_models/ "
+        "(https://... or file:///path/to/saved_models), or run from a checkout "
+        f"that has saved_models/{name}/.")
 
 
 def pull(spec_or_name, files: Iterable[str] | None = None, *,
@@ -182,6 +222,15 @@ def pull(spec_or_name, files: Iterable[str] | None = None, *,
             try:
                 _download(url, dest, file, expected, size, spec.name,
                           _Limits(timeout, min_rate), progress)
+            except IntegrityError as error:
+                _prune_empty(dest.parent)
+                package = weights_package_dir()
+                if package is None or base != package.as_uri():
+                    raise
+                raise IntegrityError(
+                    f"{error} The installed repr-zoo-weights {_version_of(package)} is not the "
+                    f"one of this repr-zoo {_zoo_version()}: install the pair built from one "
+                    "commit.") from None
             except HubError:
                 _prune_empty(dest.parent)
                 raise
@@ -190,6 +239,20 @@ def pull(spec_or_name, files: Iterable[str] | None = None, *,
 
         derived.ensure_built(spec, folder)
     return folder
+
+
+def _version_of(package: Path) -> str:
+    text = (package / "__init__.py").read_text() if (package / "__init__.py").is_file() else ""
+    for line in text.splitlines():
+        if line.startswith("__version__"):
+            return line.split("=", 1)[1].strip().strip("\"'")
+    return "(unknown version)"
+
+
+def _zoo_version() -> str:
+    import zoo
+
+    return zoo.__version__
 
 
 def load_pretrained(spec, *, timeout: float | None = None):
