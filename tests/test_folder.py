@@ -208,6 +208,9 @@ FAMILIES = [  # (entry, folder fixture, split, metrics the card must hold)
     ("ranking_embed", "orl_folder", "class",
      ["recall@1", "map@r", "verify_test_accuracy", "verify_eer", "verify_roc_auc",
       "verify_tar_at_far_1e-2"]),
+    ("siamese_cosine", "omniglot_folder", "class",
+     ["test_accuracy", "roc_auc", "eer", "tar_at_far_1e-2"]),
+    ("margin_embed", "orl_folder", "class", ["recall@1", "map@r", "verify_eer"]),
     ("fmnist_cnn", "orl_folder", "image", ["accuracy"]),
     ("cae_unpool", "omniglot_folder", "image", ["mse", "pca4_mse", "mse_ratio_to_pca"]),
 ]
