@@ -12,6 +12,7 @@ import urllib.parse
 
 import pytest
 
+from tests.local_server import LocalServer
 from zoo import hub
 from zoo.registry import ModelSpec
 
@@ -32,7 +33,7 @@ def make_spec(weights=None, name=NAME, version="1.0.0", builder="zoo.models.grap
                      dataset="none", weights=weights, version=version)
 
 
-class FaultServer:
+class FaultServer(LocalServer):
     """A ThreadingHTTPServer over `root` with per-file faults.
 
     Faults: "404", "500", "500once", "drop" (half the body, then close),
@@ -75,18 +76,11 @@ class FaultServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever,
-                                       kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
+        self.serve(Handler)
 
     def close(self):
         self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
+        super().close()
 
 
 @pytest.fixture

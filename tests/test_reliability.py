@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.local_server import LocalServer
 from tests.test_hub import FILES, NAME, cached_files, env, served, sha  # noqa: F401
 from zoo import hub
 
@@ -35,7 +36,7 @@ def sized_spec():
                      dataset="none", weights={f: sha(b) for f, b in FILES.items()}, sizes=SIZES)
 
 
-class Hostile:
+class Hostile(LocalServer):
     """An HTTP/1.0 server over `root` that misbehaves in one `mode`:
 
     trickle: the right Content-Length, then one byte every 0.2 s;
@@ -89,18 +90,11 @@ class Hostile:
             def log_message(self, *args):
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever,
-                                       kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
+        self.serve(Handler)
 
     def close(self):
         self.stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
+        super().close()
 
 
 @pytest.fixture
@@ -528,12 +522,10 @@ def test_check_of_a_missing_folder_says_not_found(capsys):
 
 
 def test_info_on_a_corrupt_card_names_the_file(tmp_path, capsys, monkeypatch):
-    from zoo import cli
-
     card = tmp_path / "saved_models" / "fmnist_cnn" / "card.json"
     card.parent.mkdir(parents=True)
     card.write_text('{"schema": 1,')
-    monkeypatch.setattr(cli, "REPO", tmp_path)
+    monkeypatch.setattr(hub, "LOCAL_WEIGHTS_DIR", tmp_path / "saved_models")
     assert run_cli("info", "fmnist_cnn") == 1
     err = capsys.readouterr().err
     assert str(card) in err and "not valid JSON" in err and len(err.splitlines()) == 1

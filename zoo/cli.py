@@ -323,9 +323,9 @@ def cmd_info(args):
         try:
             fields["card"] = json.loads(card.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as error:
-            raise CommandFailed(f"{card} is not valid JSON ({error}). Restore it with "
-                                f"`git checkout -- {card.relative_to(REPO)}` or re-export "
-                                f"the model with `zoo export {spec.name} --force`.") from None
+            raise CommandFailed(f"{card} is not valid JSON ({error}). Restore it (`git "
+                                f"checkout` in a checkout, else reinstall the weights wheel "
+                                f"or `zoo pull {spec.name}` again).") from None
     print(json.dumps(fields, indent=2))
 
 
@@ -363,12 +363,13 @@ def cmd_eval(args):
     from zoo.progress import heartbeat
 
     spec = zoo.info(args.name)
+    if args.run_dir:
+        _check_run_of(spec, args.run_dir)
     # Progress lines on stderr; stdout holds only the JSON.
     with heartbeat(f"loading {spec.name} ({args.run_dir or 'published weights'})"):
         if args.run_dir:
             from training.recipes.common import load_run_model
 
-            _check_run_of(spec, args.run_dir)
             model = load_run_model(args.run_dir)
         else:
             model = zoo.load(spec.name)
