@@ -28,7 +28,7 @@ from keras import layers
 
 import zoo
 from benchmarks.common import card, markdown
-from training.recipes import ae_common as ae
+from zoo.training.recipes import ae_common as ae
 from zoo.io import atomic_write_text
 from zoo.layers import Sampling
 from zoo.models.vae import BernoulliNLL, KLDivergence, likelihood_bounds
@@ -109,7 +109,7 @@ def vae_baseline(seconds, iwae_images, iwae_k, seed=0):
 
 def published_vae_iwae(images, k, seed=2):
     """IWAE-k of the published (or trained) `vae` on the first test images."""
-    from training.recipes.common import load_run_model
+    from zoo.training.recipes.common import load_run_model
 
     model = zoo.load("vae") if zoo.info("vae").pretrained else load_run_model(RUN_DIR.parent / "vae")
     x = ae.fashion_data()["test"][0][:images]
@@ -123,7 +123,7 @@ def anomaly_auroc(classes=ANOMALY_CLASSES, epochs=ANOMALY_EPOCHS, seed=0):
     """{class: AUROC}: the vae recipe trained without `class`; score -ELBO."""
     from sklearn.metrics import roc_auc_score
 
-    from training.recipes import vae as vae_recipe
+    from zoo.training.recipes import vae as vae_recipe
 
     x, y = ae.fashion_data(seed)["test"]
     result = {}
@@ -140,8 +140,8 @@ def anomaly_auroc(classes=ANOMALY_CLASSES, epochs=ANOMALY_EPOCHS, seed=0):
 
 def orl_retrieval(seed=0):
     """Cosine Recall@1 on the 200 ORL test faces: AE codes vs eigenfaces."""
-    from training.datasets import load_orl_faces, orl_five_five_split, resize, to_float
-    from training.runner import array_epochs, fit
+    from zoo.training.datasets import load_orl_faces, orl_five_five_split, resize, to_float
+    from zoo.training.runner import array_epochs, fit
     from zoo.evaluation.retrieval import retrieval_report
     from zoo.models.autoencoders import DenseAutoencoder
 

@@ -17,8 +17,8 @@ import time
 import numpy as np
 
 import dlib
-from training.datasets.face_scenes import box_iou
-from training.datasets.orl_faces import load_orl_faces
+from zoo.training.datasets.face_scenes import box_iou
+from zoo.training.datasets.orl_faces import load_orl_faces
 from zoo.faces.assets import model_path
 from zoo.faces.detector import FaceDetector, onnx_score_fn
 from zoo.faces.pyramid import resize_bilinear

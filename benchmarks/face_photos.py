@@ -3,7 +3,7 @@
     python -m benchmarks.face_photos
 
 - detection recall and precision (IoU >= 0.5) on 640x480 scenes of 0-4 ORL faces
-  (`training.datasets.face_scenes`: scale 0.5-3x, rotation +-20 deg, brightness,
+  (`zoo.training.datasets.face_scenes`: scale 0.5-3x, rotation +-20 deg, brightness,
   contrast, noise): ours (`face_detector` ONNX + NumPy decoding) beside dlib's MMOD
   (`cnn_face_detection_model_v1`) and HOG (`get_frontal_face_detector`), same run;
 - end-to-end identification: one single-face scene per person enrolled, the others
@@ -21,8 +21,8 @@ import dlib
 import numpy as np
 
 from benchmarks.common import markdown, verdict
-from training.datasets.face_scenes import face_scene, face_scenes, match_counts
-from training.datasets.orl_faces import load_orl_faces
+from zoo.training.datasets.face_scenes import face_scene, face_scenes, match_counts
+from zoo.training.datasets.orl_faces import load_orl_faces
 from zoo.faces import assets
 from zoo.faces.pipeline import FacePipeline
 

@@ -18,8 +18,8 @@ import dlib
 import numpy as np
 
 from benchmarks.common import markdown, verdict
-from training.datasets import orl_five_five_split
-from training.recipes import faces
+from zoo.training.datasets import orl_five_five_split
+from zoo.training.recipes import faces
 from zoo import runtime
 from zoo.evaluation import closed_set_top1
 from zoo.faces import assets

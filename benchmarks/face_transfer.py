@@ -3,7 +3,7 @@
     python -m benchmarks.face_transfer [--fresh]
 
 Two tables, every face aligned once into a 150x150 chip (framed-face box,
-5-point landmarks; `training.recipes.face_resnet.chips`) and the chips reused:
+5-point landmarks; `zoo.training.recipes.face_resnet.chips`) and the chips reused:
 
 1. ORL 5/5 closed set (all 40 people, `orl_five_five_split(0)`, the split of
    `benchmarks.faces`): frozen face_resnet + 1-NN, approach 1 (frozen + new
@@ -38,10 +38,10 @@ import keras
 import numpy as np
 
 from benchmarks.common import markdown
-from training.datasets import orl_five_five_split, to_float
-from training.recipes import faces
-from training.recipes.metric import pk_epochs
-from training.runner import TrainingDivergedError, fit
+from zoo.training.datasets import orl_five_five_split, to_float
+from zoo.training.recipes import faces
+from zoo.training.recipes.metric import pk_epochs
+from zoo.training.runner import TrainingDivergedError, fit
 from zoo.evaluation import closed_set_top1, eer
 from zoo.faces.align import align_faces
 from zoo.io import atomic_write_text

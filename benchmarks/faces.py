@@ -20,9 +20,9 @@ import keras
 
 import zoo
 from benchmarks.common import card, markdown, remeasure, verdict
-from training.datasets import orl_five_five_split
-from training.recipes import faces
-from training.recipes.face_embed import EPOCHS, K, STEPS
+from zoo.training.datasets import orl_five_five_split
+from zoo.training.recipes import faces
+from zoo.training.recipes.face_embed import EPOCHS, K, STEPS
 from zoo.evaluation import closed_set_top1
 from zoo.io import atomic_write_text
 from zoo.models.graphs import graph_model

@@ -25,7 +25,7 @@ import onnxruntime as ort
 import tensorflow as tf
 from onnx import TensorProto, helper
 
-from export.signatures import graph_function, input_specs
+from zoo.export.signatures import graph_function, input_specs
 
 
 def count_flops(model, graph) -> int:

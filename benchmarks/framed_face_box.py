@@ -14,7 +14,7 @@ dlib on dlib's boxes 0.0000 px; ours on the framed box vs dlib on its boxes 0.31
 import numpy as np
 
 import dlib
-from training.datasets.orl_faces import load_orl_faces
+from zoo.training.datasets.orl_faces import load_orl_faces
 from zoo.faces.align import framed_face_box
 from zoo.faces.assets import model_path
 from zoo.faces.landmarks import ShapePredictor

@@ -10,7 +10,7 @@ from sklearn.decomposition import PCA
 
 import zoo
 from benchmarks.common import card, markdown, remeasure, verdict
-from training.recipes.metric import fashion_splits
+from zoo.training.recipes.metric import fashion_splits
 from zoo.evaluation.retrieval import retrieval_report
 
 VERIFIERS = ("siamese_contrastive", "siamese_cosine", "verify_mlp", "verify_tied", "two_channel")

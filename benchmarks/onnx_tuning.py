@@ -30,7 +30,7 @@ import onnxruntime as ort
 
 from benchmarks.common import markdown
 from benchmarks.timing import measure, warm_up
-from export.parity import output_errors
+from zoo.export.parity import output_errors
 from zoo.runtime.model import pair_score, session_options
 
 CALIBRATION_ROWS = 32

@@ -3,7 +3,7 @@ every graph of every published artifact.
 
     python -m benchmarks.serving [--models NAME ...] [--quick] [--repeats N]
 
-Engines, all on the same real test inputs (from `export.publish.real_inputs`:
+Engines, all on the same real test inputs (from `zoo.export.publish.real_inputs`:
 pairs for `verify`, the `encode` outputs for `decode`), all returning NumPy
 arrays:
 
@@ -11,7 +11,7 @@ arrays:
 - `keras`: the graph's Keras model called directly, `model(x, training=False)`;
 - `predict`: `model.predict(x, batch_size=len(x), verbose=0)`, one step;
 - `savedmodel`: the reloaded SavedModel signature (exported to a temp folder);
-- `tf.function`: the export graph function (`export.signatures.graph_function`);
+- `tf.function`: the export graph function (`zoo.export.signatures.graph_function`);
 - `xla`: the same with `jit_compile=True`.
 
 Batch-1 latency is the median and p95 over `--repeats` calls; batch-256
@@ -38,10 +38,10 @@ from benchmarks import onnx_tuning
 from benchmarks.common import SAVED, markdown, verdict
 from benchmarks.flops import count_flops, peak_gflops
 from benchmarks.timing import measure, warm_up
-from export.parity import named_outputs, output_errors
-from export.publish import real_inputs
-from export.savedmodel import export_savedmodel, load_savedmodel_signatures
-from export.signatures import graph_function, input_specs, keras_input_names
+from zoo.export.parity import named_outputs, output_errors
+from zoo.export.publish import real_inputs
+from zoo.export.savedmodel import export_savedmodel, load_savedmodel_signatures
+from zoo.export.signatures import graph_function, input_specs, keras_input_names
 from zoo.evaluation._plot import new_figure, save_png
 from zoo.models.graphs import graph_model
 from zoo.runtime import RuntimeModel, read_card

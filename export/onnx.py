@@ -2,7 +2,7 @@
 
 `tf2onnx.convert.from_keras` fails on Keras 3 models (it looks up Keras 2
 tensor names), so the graph is converted from the named `tf.function` that
-`export.signatures` also gives the SavedModel exporter.
+`zoo.export.signatures` also gives the SavedModel exporter.
 """
 
 from zoo import backend  # noqa: F401  (pins the TF backend before Keras)
@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 import tf2onnx
 
-from export.signatures import graph_function
+from zoo.export.signatures import graph_function
 from zoo.io import atomic_write_bytes
 from zoo.models.graphs import all_layers, output_names
 

@@ -39,8 +39,8 @@ import onnx
 import onnxruntime
 from onnx.reference import ReferenceEvaluator
 
-from export.savedmodel import load_savedmodel_signatures
-from export.signatures import input_specs, keras_input_names
+from zoo.export.savedmodel import load_savedmodel_signatures
+from zoo.export.signatures import input_specs, keras_input_names
 from zoo.models.graphs import concrete_shape, extra_names, graph_model, output_names
 
 DEFAULT_ATOL = 1e-5

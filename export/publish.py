@@ -17,12 +17,12 @@ from zoo import backend  # noqa: F401
 
 import numpy as np
 
-from export.card import build_card, file_entries
-from export.onnx import export_onnx
-from export.parity import (MAX_INDEX_MISMATCH, REFERENCE_ENGINE, EngineTolerance, ParityReport, check,
+from zoo.export.card import build_card, file_entries
+from zoo.export.onnx import export_onnx
+from zoo.export.parity import (MAX_INDEX_MISMATCH, REFERENCE_ENGINE, EngineTolerance, ParityReport, check,
                            reference_outputs, side_inputs, verify_test_data, write_test_data)
-from export.savedmodel import export_savedmodel
-from training.recipes.common import load_result, load_run_model
+from zoo.export.savedmodel import export_savedmodel
+from zoo.training.recipes.common import load_result, load_run_model
 from zoo.io import atomic_write_text, replace_dir, sha256_file, sweep_stale
 from zoo.models.graphs import graph_model
 from zoo.saving import load_model
@@ -94,7 +94,7 @@ def check_artifact(folder) -> ParityReport:
     parity of Keras against both ONNX engines (and against the SavedModel,
     when the folder has one) at batch sizes 1, 3 and 64 with the card's
     tolerances (the reference evaluator on the first rows of each feed; see
-    `export.parity`).
+    `zoo.export.parity`).
     """
     folder = Path(folder)
     card_path = folder / "card.json"
@@ -255,12 +255,12 @@ def real_inputs(spec, model, batch=REAL_BATCH, images=None) -> dict:
         batch: rows of every input.
         images: float32 model inputs to use instead (a run's held-out images).
     """
-    from training.datasets import sample_images
+    from zoo.training.datasets import sample_images
 
     if images is not None:  # the run's own held-out images (zoo train --data)
         pass
     elif spec.graphs == ("score_map",):
-        from training.datasets.face_scenes import detector_tiles
+        from zoo.training.datasets.face_scenes import detector_tiles
 
         return {"score_map": {"image": detector_tiles(2)}}
     elif spec.preprocess.get("align"):  # a model of aligned chips: real faces, aligned
@@ -312,7 +312,7 @@ def _size(path: Path) -> int:
 
 
 def main(argv=None):
-    """`python -m export.publish NAME ...`: `republish` each artifact."""
+    """`python -m zoo.export.publish NAME ...`: `republish` each artifact."""
     import argparse
 
     import zoo

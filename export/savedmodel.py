@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from export.signatures import graph_functions
+from zoo.export.signatures import graph_functions
 from zoo.io import replace_dir
 
 

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from training import datasets
+from zoo.training import datasets
 
 
 def require_data(loader, *args, **kwargs):

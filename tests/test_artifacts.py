@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import zoo
-from export.publish import check_artifact
+from zoo.export.publish import check_artifact
 from zoo.io import sha256_file
 
 SAVED = Path(__file__).resolve().parents[1] / "saved_models"
@@ -92,8 +92,8 @@ def test_onnx_graphs_load_in_strict_runtimes(name, zoo_cache, monkeypatch):
 def test_pretrained_keras_and_deployed_onnx_agree(name, zoo_cache, monkeypatch):
     """zoo.load (hub, sha256, safe_mode) and zoo.runtime (ONNX only) give the
     same outputs on real images for every graph, within the card's atol."""
-    from export.parity import reference_outputs
-    from export.publish import real_inputs
+    from zoo.export.parity import reference_outputs
+    from zoo.export.publish import real_inputs
     from zoo import runtime
 
     monkeypatch.setenv("ZOO_HOME", str(zoo_cache))

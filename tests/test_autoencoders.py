@@ -8,7 +8,7 @@ import pytest
 from scipy.special import logsumexp
 
 import zoo
-from training.runner import TrainingDivergedError, array_epochs, fit
+from zoo.training.runner import TrainingDivergedError, array_epochs, fit
 from zoo.models.autoencoders import LinearAutoencoder, PixelMean, from_svd
 from zoo.models.vae import VAE, BernoulliNLL, KLDivergence, bernoulli_nll, build_vae
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from tests.conftest import require_data
-from training import datasets
+from zoo.training import datasets
 
 
 def zoo_cli(*args, env=None):
@@ -117,7 +117,7 @@ def test_verify_prints_score_and_decision_and_exits_0_both_ways(tmp_path):
     match, each at the card threshold, exit 0 in both cases."""
     import numpy as np
 
-    from training.datasets.orl_faces import load_orl_faces
+    from zoo.training.datasets.orl_faces import load_orl_faces
 
     images, labels = load_orl_faces()
     for name, image in {"a": images[labels == 39][0], "b": images[labels == 39][1],

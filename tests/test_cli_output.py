@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.conftest import require_data
-from training import datasets
+from zoo.training import datasets
 
 # TensorFlow's and absl's C++ log lines ("I0000 00:00:1796310342.505089 25666
 # cpu_feature_guard.cc:227] ...", "E0000 ... use_unbounded_threadpool ..."),

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training import datasets
-from training.datasets import _files
-from training.datasets import fashion_mnist as fm
+from zoo.training import datasets
+from zoo.training.datasets import _files
+from zoo.training.datasets import fashion_mnist as fm
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -266,7 +266,7 @@ def test_verify_file_caches_hash_but_sees_changes(tmp_path):
 def test_loading_arrays_does_not_import_tensorflow():
     code = (
         "import sys\n"
-        "from training import datasets, samplers\n"
+        "from zoo.training import datasets, samplers\n"
         "images, labels = datasets.load_orl_faces()\n"
         "datasets.to_float(images); datasets.resize(images[:2], (28, 23))\n"
         "samplers.balanced_pairs(labels, 10); samplers.pk_batches(labels, 4, 2, 3)\n"

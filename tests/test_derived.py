@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import zoo
-from training.datasets.orl_faces import load_orl_faces
+from zoo.training.datasets.orl_faces import load_orl_faces
 from zoo import derived, hub
 from zoo.faces import assets
 from zoo.faces.resnet_dat import FILE

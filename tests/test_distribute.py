@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import require_data
-from training import datasets
+from zoo.training import datasets
 
 SCRIPT = Path(__file__).parent / "scripts" / "train_distributed.py"
 
@@ -184,7 +184,7 @@ def test_cli_multiworker_without_tf_config_is_a_usage_error(tmp_path):
     ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}', "type"),
 ])
 def test_bad_tf_config_is_refused_with_an_example(value, problem):
-    from training.distribute import StrategyConfigError, check_tf_config
+    from zoo.training.distribute import StrategyConfigError, check_tf_config
 
     with pytest.raises(StrategyConfigError, match="TF_CONFIG") as error:
         check_tf_config(value)
@@ -192,7 +192,7 @@ def test_bad_tf_config_is_refused_with_an_example(value, problem):
 
 
 def test_good_tf_config_is_accepted():
-    from training.distribute import check_tf_config
+    from zoo.training.distribute import check_tf_config
 
     config = {"cluster": {"chief": ["a:1"], "worker": ["b:1", "c:1"]},
               "task": {"type": "worker", "index": 1}}
@@ -202,7 +202,7 @@ def test_good_tf_config_is_accepted():
 def test_replica_helpers_are_no_ops_on_one_device():
     from zoo.losses.replicas import gather_replicas, num_replicas, replica_share
     from zoo.losses import TripletLoss
-    from training.distribute import global_batch_weight
+    from zoo.training.distribute import global_batch_weight
 
     labels, embeddings = np.arange(4), np.ones((4, 2), "float32")
     assert num_replicas() == 1
@@ -215,7 +215,7 @@ def test_replica_helpers_are_no_ops_on_one_device():
 
 
 def test_custom_loop_stops_on_nan_with_the_runner_error(tmp_path):
-    from training.runner import TrainingDivergedError, array_epochs, fit
+    from zoo.training.runner import TrainingDivergedError, array_epochs, fit
     import zoo
 
     x = np.random.default_rng(0).random((32, 8, 8, 1)).astype("float32")
@@ -227,7 +227,7 @@ def test_custom_loop_stops_on_nan_with_the_runner_error(tmp_path):
 
 
 def test_custom_loop_writes_the_run_folder_of_fit(tmp_path):
-    from training.runner import array_epochs, fit
+    from zoo.training.runner import array_epochs, fit
     import zoo
 
     x = np.random.default_rng(0).random((40, 8, 8, 1)).astype("float32")

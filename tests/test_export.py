@@ -21,10 +21,10 @@ import onnx
 import tensorflow as tf
 
 import zoo
-from export import parity
-from export.onnx import BATCH_DIM, OPSET, check_serializable, export_onnx
-from export.savedmodel import export_savedmodel, load_savedmodel_signatures
-from export.signatures import input_specs
+from zoo.export import parity
+from zoo.export.onnx import BATCH_DIM, OPSET, check_serializable, export_onnx
+from zoo.export.savedmodel import export_savedmodel, load_savedmodel_signatures
+from zoo.export.signatures import input_specs
 from zoo.models import graphs
 from zoo.models.autoencoders import UnpoolingAutoencoder
 from zoo.models.graphs import GRAPH_INPUTS, extra_names, input_names, output_names

@@ -17,9 +17,9 @@ import tensorflow as tf
 import tf2onnx
 
 from benchmarks.face_detector import dlib_detections, match, orl_scene
-from export.onnx import OPSET, check_serializable
+from zoo.export.onnx import OPSET, check_serializable
 from tests.harness import assert_keras_round_trip
-from training.datasets.orl_faces import load_orl_faces
+from zoo.training.datasets.orl_faces import load_orl_faces
 from zoo.faces import assets, pyramid
 from zoo.faces.detector import FaceDetector, onnx_score_fn
 from zoo.faces.mmod_dat import FILE, read_face_detector

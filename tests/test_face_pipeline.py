@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from training.datasets.face_scenes import box_iou, face_scene, face_scenes, match_counts
-from training.datasets.orl_faces import load_orl_faces
+from zoo.training.datasets.face_scenes import box_iou, face_scene, face_scenes, match_counts
+from zoo.training.datasets.orl_faces import load_orl_faces
 from zoo import hub
 from zoo.faces.pipeline import FacePipeline, FaceTooSmallError, ManyFacesWarning, NoFaceError
 

@@ -13,7 +13,7 @@ import onnxruntime as ort
 import pytest
 
 from tests.harness import assert_keras_round_trip
-from training.datasets.orl_faces import load_orl_faces
+from zoo.training.datasets.orl_faces import load_orl_faces
 from zoo.faces import assets
 from zoo.faces.resnet_dat import FILE, architecture, read_face_resnet
 from zoo.layers.dlib import ChannelAffine, ZeroExtendAdd
@@ -93,7 +93,7 @@ def test_keras_port_gives_dlibs_descriptors(model, dlib_chips):
 
 
 def test_embed_onnx_gives_dlibs_descriptors(model, dlib_chips, tmp_path):
-    from export.onnx import export_onnx
+    from zoo.export.onnx import export_onnx
 
     chips, descriptors = dlib_chips
     path = export_onnx(model, "embed", tmp_path / "embed.onnx", {"zoo.name": "face_resnet"})

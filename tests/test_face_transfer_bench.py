@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from benchmarks import face_transfer as ft
-from training.recipes import faces
+from zoo.training.recipes import faces
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from training.recipes import (
+from zoo.training.recipes import (
     face_embed,
     face_id_finetune,
     face_id_head,
@@ -14,7 +14,7 @@ from training.recipes import (
     face_verify,
     faces,
 )
-from training.recipes.common import load_run_model
+from zoo.training.recipes.common import load_run_model
 from zoo.models.graphs import graph_model
 
 

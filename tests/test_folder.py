@@ -1,4 +1,4 @@
-"""Your own images: `training.datasets.load_folder`, `split_folder` and
+"""Your own images: `zoo.training.datasets.load_folder`, `split_folder` and
 `zoo train NAME --data DIR` for every family, then `zoo export` and `zoo check`.
 
 The folders are ORL faces and Omniglot characters written as image files
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import require_data
-from training import datasets
-from training.datasets.folder import FolderDataError, FolderWarning, load_folder, split_folder
+from zoo.training import datasets
+from zoo.training.datasets.folder import FolderDataError, FolderWarning, load_folder, split_folder
 
 PEOPLE, CHARACTERS, PER_CLASS = 8, 8, 5
 
@@ -278,7 +278,7 @@ def test_export_of_a_folder_run_never_replaces_the_shipped_artifact(tmp_path, mo
     """Without --out, a folder run is refused, also where saved_models/NAME does
     not exist yet; the shipped folder is untouched."""
     import zoo
-    from export import publish as publishing
+    from zoo.export import publish as publishing
 
     run = tmp_path / "run"
     run.mkdir()
@@ -298,8 +298,8 @@ def test_export_of_a_folder_run_never_replaces_the_shipped_artifact(tmp_path, mo
 def test_photos_are_cropped_to_their_largest_face(tmp_path, capsys):
     """--photos: the face detector finds each photo's face and it is aligned to
     the 150x150 chip; a photo without a face is left out with a warning."""
-    from training.datasets.face_scenes import face_scenes
-    from training.folder import _chips
+    from zoo.training.datasets.face_scenes import face_scenes
+    from zoo.training.folder import _chips
 
     folder = tmp_path / "photos" / "someone"
     folder.mkdir(parents=True)

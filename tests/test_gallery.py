@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import require_data
-from training import datasets
+from zoo.training import datasets
 from zoo.evaluation.identification import top1_matches
 from zoo.retrieval import UNKNOWN, Gallery, GalleryError, UnknownPersonError
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import zoo
-from export import publish as pub
-from export.parity import ParityReport, GraphParity
-from training.recipes.common import save_result
+from zoo.export import publish as pub
+from zoo.export.parity import ParityReport, GraphParity
+from zoo.training.recipes.common import save_result
 
 SPEC = zoo.info("fmnist_cnn")
 

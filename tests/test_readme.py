@@ -182,7 +182,7 @@ def test_block_runs_as_written(block, workdir, zoo_cache):
         pytest.skip(f"README line {block.line}: {block.skip}")
     if re.search(r"fashion_mnist|fmnist|siamese|vae|ae_dense|zoo train", block.code):
         from tests.conftest import require_data
-        from training import datasets
+        from zoo.training import datasets
 
         require_data(datasets.load_fashion_mnist, "test")
     weights = hashlib.sha256((REPO / "zoo" / "weights.json").read_bytes()).hexdigest()

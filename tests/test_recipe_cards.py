@@ -31,7 +31,7 @@ def test_card_records_the_recipe_split_epochs_and_command(name):
 
 def test_a_changed_split_is_caught(monkeypatch):
     """The check compares values, not only keys: an edited split fails it."""
-    from training.recipes import common
+    from zoo.training.recipes import common
 
     recipe = zoo.info("ae_linear").resolve_recipe()
     monkeypatch.setattr(common, "VALIDATION_PER_CLASS", 400)

@@ -271,7 +271,7 @@ def test_stale_temp_files_are_swept_on_the_next_start(served, env, tmp_path,  # 
 
 
 def test_a_killed_exports_staging_folder_is_swept_and_ignored(tmp_path):
-    from export import publish as pub
+    from zoo.export import publish as pub
     import zoo
 
     saved = tmp_path / "saved_models"
@@ -370,7 +370,7 @@ def _interrupt(run_dir, *, seed=0, config=None, at_epoch=1):
     """A run of 3 epochs that dies when epoch `at_epoch` begins (the backup holds
     `at_epoch` epochs), like a preempted job."""
     import keras
-    from training.runner import array_epochs, fit
+    from zoo.training.runner import array_epochs, fit
 
     class Die(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -385,7 +385,7 @@ def _interrupt(run_dir, *, seed=0, config=None, at_epoch=1):
 
 
 def test_resume_refuses_another_configuration_and_restart_discards(tmp_path):
-    from training.runner import ResumeMismatchError, array_epochs, discard_interrupted, fit
+    from zoo.training.runner import ResumeMismatchError, array_epochs, discard_interrupted, fit
 
     run_dir = tmp_path / "run"
     _interrupt(run_dir, seed=0, config={"model": "fmnist_cnn", "quick": True})
@@ -418,7 +418,7 @@ def test_the_same_configuration_resumes_with_a_complete_history(tmp_path, monkey
     """A crash while the epoch-end files are written: CSVLogger dies at the end of
     epoch 1, after the checkpoints. The backup must not claim that epoch."""
     import keras
-    from training.runner import array_epochs, fit
+    from zoo.training.runner import array_epochs, fit
 
     run_dir = tmp_path / "run"
     original = keras.callbacks.CSVLogger.on_epoch_end
@@ -502,8 +502,8 @@ def test_the_table_of_exit_codes(tmp_path, capsys, monkeypatch):
             assert run_cli("pull", "vae") == code, settings
     assert len(capsys.readouterr().err.splitlines()) == len(pulls)
 
-    import training.recipes.fmnist_cnn as recipe
-    from training.runner import ResumeMismatchError
+    import zoo.training.recipes.fmnist_cnn as recipe
+    from zoo.training.runner import ResumeMismatchError
 
     def mismatch(*args, **kwargs):
         raise ResumeMismatchError("runs/x holds an interrupted run with other settings")
@@ -552,7 +552,7 @@ def test_eval_and_export_of_another_models_run_say_so(tmp_path, capsys):
 def test_messages_name_cli_flags_not_python_internals(tmp_path):
     from tests.test_runtime import write_artifact
     from zoo import runtime
-    from export.parity import _read_tensor
+    from zoo.export.parity import _read_tensor
 
     model = runtime.load(write_artifact(tmp_path / "art"))
     with pytest.raises(ValueError, match="--resize on the command line"):

@@ -43,7 +43,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
 
 
 def test_nan_loss_stops_with_a_clear_error(tmp_path):
-    from training.runner import TrainingDivergedError, array_epochs, fit
+    from zoo.training.runner import TrainingDivergedError, array_epochs, fit
     import zoo
 
     x = np.random.default_rng(0).random((32, 8, 8, 1)).astype("float32")
@@ -55,7 +55,7 @@ def test_nan_loss_stops_with_a_clear_error(tmp_path):
 
 
 def test_run_folder_holds_config_history_and_timings(tmp_path):
-    from training.runner import array_epochs, fit
+    from zoo.training.runner import array_epochs, fit
     import zoo
 
     rng = np.random.default_rng(0)
@@ -78,7 +78,7 @@ def test_off_a_terminal_progress_lines_come_between_the_epoch_lines(tmp_path, mo
     after the first batch and then every PROGRESS_SECONDS (0 here: every batch)."""
     import re
 
-    from training import runner
+    from zoo.training import runner
     import zoo
 
     monkeypatch.setattr(runner, "PROGRESS_SECONDS", 0.0)
@@ -97,7 +97,7 @@ def test_off_a_terminal_progress_lines_come_between_the_epoch_lines(tmp_path, mo
 def test_progress_lines_skip_epochs_shorter_than_the_interval(capsys):
     """Only the run's first batch prints when every epoch ends within the interval
     (150 epochs of 5 steps give 150 epoch lines, not 300 lines)."""
-    from training.runner import ProgressLines
+    from zoo.training.runner import ProgressLines
 
     progress = ProgressLines(seconds=3600)
     progress.set_params({"steps": 5, "epochs": 3})

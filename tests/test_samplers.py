@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from training import datasets, samplers
+from zoo.training import datasets, samplers
 
 FAST = settings(max_examples=60, deadline=None)
 

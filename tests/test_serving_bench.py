@@ -18,11 +18,11 @@ import keras
 import zoo
 from benchmarks import onnx_tuning, serving, timing
 from benchmarks.flops import count_flops, peak_gflops
-from export.card import file_entries, onnx_io
-from export.onnx import export_onnx
-from export.parity import side_inputs
-from export.savedmodel import export_savedmodel, load_savedmodel_signatures
-from export.signatures import input_specs
+from zoo.export.card import file_entries, onnx_io
+from zoo.export.onnx import export_onnx
+from zoo.export.parity import side_inputs
+from zoo.export.savedmodel import export_savedmodel, load_savedmodel_signatures
+from zoo.export.signatures import input_specs
 from zoo.models.graphs import extra_names
 from zoo.runtime import RuntimeModel
 

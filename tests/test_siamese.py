@@ -188,7 +188,7 @@ def test_cross_domain_towers_are_not_shared():
 
 
 def test_edge_sketch_marks_edges():
-    from training.datasets import edge_sketch
+    from zoo.training.datasets import edge_sketch
 
     square = np.zeros((1, 9, 9), np.uint8)
     square[0, 3:6, 3:6] = 255

@@ -189,7 +189,7 @@ def test_nearest_neighbour_head_exports_without_slice(metric, tmp_path):
     import onnx
     import onnxruntime
 
-    from export.onnx import export_onnx
+    from zoo.export.onnx import export_onnx
 
     rng = np.random.default_rng(2)
     inputs = keras.Input((5,), name="image")

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import zoo
-from export.onnx import export_onnx
-from export.parity import check
-from export.savedmodel import export_savedmodel
+from zoo.export.onnx import export_onnx
+from zoo.export.parity import check
+from zoo.export.savedmodel import export_savedmodel
 from tests.harness import assert_keras_round_trip, random_batch, random_inputs
 from zoo.models.graphs import extra_names
 

@@ -11,7 +11,7 @@ images:
 | autoencoders | ae_dense, ae_linear, cae_unpool, vae | by image | MSE and PCA's MSE at the same code size |
 | face transfer | face_id_head (frozen face_resnet), face_id_finetune | by image | accuracy |
 
-The folder is scanned first (`training.datasets.load_folder`); nothing is
+The folder is scanned first (`zoo.training.datasets.load_folder`); nothing is
 written to the run folder until the scan and the split succeed. The run's
 `result.json` records the folder (base name, content hash, counts), the
 split, the input size and preprocessing, so `zoo export` writes a card for
@@ -93,7 +93,7 @@ def train_folder(name, data_dir, run_dir, *, image_size=None, channels=None, val
         progress: where the scan prints its progress, or None.
     """
     import zoo
-    from training.datasets.folder import FolderWarning, load_folder, split_folder
+    from zoo.training.datasets.folder import FolderWarning, load_folder, split_folder
 
     spec = zoo.info(name)
     kind = family(spec)
@@ -157,7 +157,7 @@ def train_folder(name, data_dir, run_dir, *, image_size=None, channels=None, val
         notes["from"] = {"name": from_name, "freeze": bool(freeze),
                          **({"copied_layers": copied} if copied is not None else {}),
                          "frozen": "the copied feature extractor" if freeze else "nothing"}
-    from training.recipes.common import save_result
+    from zoo.training.recipes.common import save_result
 
     _save_inputs(Path(run_dir), spec, model, parts["test"][0])
     result = save_result(run_dir, model, seconds=measured.pop("seconds"), epochs=measured.pop("epochs"),
@@ -212,7 +212,7 @@ def _min_side(spec, kind, overrides):
 
 
 def _model(spec, kind, data, shape, overrides, seed):
-    from training.recipes.common import seeded_model
+    from zoo.training.recipes.common import seeded_model
 
     if kind == "autoencoder":
         if spec.builder.endswith("build_cae_unpool") and any(s % _min_side(spec, kind, overrides)
@@ -359,7 +359,7 @@ def _augmented(epochs_data, seed, target_is_input=False):
 
 
 def _fit(model, data, ctx, validation=None, config=None):
-    from training.runner import fit
+    from zoo.training.runner import fit
 
     if ctx["augment"]:
         data = _augmented(data, ctx["seed"], target_is_input=ctx["kind"] == "autoencoder")
@@ -371,8 +371,8 @@ def _fit(model, data, ctx, validation=None, config=None):
 
 
 def _train_pairs(model, *, spec, parts, run_dir, epochs, batch_size, quick, seed, **ctx):
-    from training import samplers
-    from training.recipes.metric import evaluate_verifier, pair_epochs
+    from zoo.training import samplers
+    from zoo.training.recipes.metric import evaluate_verifier, pair_epochs
 
     ctx.update(spec=spec, run_dir=run_dir, epochs=epochs, batch_size=batch_size, quick=quick,
                seed=seed)
@@ -392,7 +392,7 @@ def _direction(spec):
 
 
 def _train_embedding(model, *, spec, parts, run_dir, epochs, batch_size, quick, seed, **ctx):
-    from training.recipes.metric import evaluate_embedding_model, pk_epochs
+    from zoo.training.recipes.metric import evaluate_embedding_model, pk_epochs
 
     ctx.update(spec=spec, run_dir=run_dir, epochs=epochs, batch_size=batch_size, quick=quick,
                seed=seed)
@@ -409,8 +409,8 @@ def _train_embedding(model, *, spec, parts, run_dir, epochs, batch_size, quick, 
 
 
 def _train_classifier(model, *, parts, batch_size, seed, **ctx):
-    from training.datasets import to_float
-    from training.runner import array_epochs
+    from zoo.training.datasets import to_float
+    from zoo.training.runner import array_epochs
 
     ctx.update(batch_size=batch_size, seed=seed)
     (x, y), (x_val, y_val) = parts["train"], parts["val"]
@@ -421,7 +421,7 @@ def _train_classifier(model, *, parts, batch_size, seed, **ctx):
 
 
 def _accuracy(model, parts):
-    from training.datasets import to_float
+    from zoo.training.datasets import to_float
 
     metrics = {}
     for key in ("val", "test"):
@@ -433,9 +433,9 @@ def _accuracy(model, parts):
 
 
 def _train_autoencoder(model, *, parts, batch_size, seed, **ctx):
-    from training.datasets import to_float
-    from training.recipes import ae_common as ae
-    from training.runner import array_epochs
+    from zoo.training.datasets import to_float
+    from zoo.training.recipes import ae_common as ae
+    from zoo.training.runner import array_epochs
 
     ctx.update(batch_size=batch_size, seed=seed)
     x, x_val, x_test = (to_float(parts[k][0]) for k in ("train", "val", "test"))
@@ -453,8 +453,8 @@ def _train_autoencoder(model, *, parts, batch_size, seed, **ctx):
 
 
 def _train_face(model, *, spec, parts, run_dir, epochs, batch_size, seed, quick, **ctx):
-    from training.datasets import to_float
-    from training.runner import array_epochs
+    from zoo.training.datasets import to_float
+    from zoo.training.runner import array_epochs
     from zoo.models.face_resnet import unfreeze_top
 
     ctx.update(spec=spec, batch_size=batch_size, seed=seed, quick=quick)
@@ -502,7 +502,7 @@ def _describe(split, labels, key):
 
 def _save_inputs(run_dir, spec, model, test_images):
     """The first held-out images as model inputs, for the exported test data."""
-    from training.datasets import to_float
+    from zoo.training.datasets import to_float
     from zoo.io import atomic_write_bytes
     import io
 

@@ -1,7 +1,7 @@
 """The one training loop every recipe uses: `model.fit` with tf.data and the
 callbacks a long run needs (checkpoints, resume after a kill, NaN stop,
 history, timings, optional TensorBoard). Under a multi-worker strategy the
-same callbacks drive `training.distribute.custom_fit` instead."""
+same callbacks drive `zoo.training.distribute.custom_fit` instead."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from training import distribute
+from zoo.training import distribute
 from zoo.io import atomic_write_text
 
 LOOPS = ("auto", "keras", "custom")

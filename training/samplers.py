@@ -279,7 +279,7 @@ def _check_lengths(images, labels):
 def _model_input(x):
     import tensorflow as tf
 
-    from training.datasets.pipeline import tf_to_float
+    from zoo.training.datasets.pipeline import tf_to_float
 
     if x.dtype == tf.uint8:
         return tf_to_float(x)

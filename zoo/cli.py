@@ -201,7 +201,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _data_options(parser):
-    """`zoo train NAME --data DIR` and its options (training.folder)."""
+    """`zoo train NAME --data DIR` and its options (zoo.training.folder)."""
     g = parser.add_argument_group("your own images (--data)")
     g.add_argument("--data", type=Path, metavar="DIR",
                    help="train on DIR/CLASS/IMAGE files (PNG, JPEG, BMP, GIF; grey or colour)")
@@ -235,7 +235,7 @@ def _train_data(args, spec, run_dir):
             raise UsageError(f"{flags or '--val-split'} applies to training on your own "
                              "images; add --data DIR.")
         return None
-    from training.folder import train_folder
+    from zoo.training.folder import train_folder
 
     return train_folder(spec.name, args.data, run_dir, image_size=args.image_size,
                         channels=args.channels, val_split=args.val_split, epochs=args.epochs,
@@ -331,8 +331,8 @@ def cmd_info(args):
 
 def cmd_train(args):
     import zoo
-    from training import distribute
-    from training.runner import ResumeMismatchError
+    from zoo.training import distribute
+    from zoo.training.runner import ResumeMismatchError
 
     spec = zoo.info(args.name)
     run_dir = args.run_dir or REPO / "runs" / spec.name
@@ -343,7 +343,7 @@ def cmd_train(args):
         raise UsageError(str(error)) from error
     recipe = spec.resolve_recipe()
     if args.restart:
-        from training.runner import discard_interrupted
+        from zoo.training.runner import discard_interrupted
 
         discard_interrupted(run_dir)
     with strategy.scope():  # the recipe builds, compiles and trains its models here
@@ -368,7 +368,7 @@ def cmd_eval(args):
     # Progress lines on stderr; stdout holds only the JSON.
     with heartbeat(f"loading {spec.name} ({args.run_dir or 'published weights'})"):
         if args.run_dir:
-            from training.recipes.common import load_run_model
+            from zoo.training.recipes.common import load_run_model
 
             model = load_run_model(args.run_dir)
         else:
@@ -381,7 +381,7 @@ def cmd_eval(args):
 
 def cmd_export(args):
     import zoo
-    from export.publish import publish
+    from zoo.export.publish import publish
 
     spec = zoo.info(args.name)
     _check_run_of(spec, args.run_dir or REPO / "runs" / spec.name)
@@ -394,7 +394,7 @@ def cmd_export(args):
 
 
 def cmd_check(args):
-    from export.publish import check_artifact
+    from zoo.export.publish import check_artifact
 
     target = Path(args.target)
     if not target.is_dir() and (os.sep in args.target or "/" in args.target

@@ -138,8 +138,8 @@ def _lock(folder: Path):
 
 def _build(spec, folder: Path) -> None:
     import zoo
-    from export.onnx import export_onnx
-    from export.parity import verify_test_data
+    from zoo.export.onnx import export_onnx
+    from zoo.export.parity import verify_test_data
 
     card = json.loads((folder / "card.json").read_text())
     print(f"zoo: building {spec.name} from {spec.derived['package']} into {folder} "

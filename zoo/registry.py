@@ -40,7 +40,7 @@ class ModelSpec:
         graphs: export graph names (see `GRAPHS`).
         dataset: name of the training dataset.
         defaults: default hyper-parameters passed to the builder.
-        recipe: the module (e.g. `"training.recipes.fmnist_cnn"`) whose
+        recipe: the module (e.g. `"zoo.training.recipes.fmnist_cnn"`) whose
             `train(run_dir, ...)` and `evaluate(model)` functions train and
             measure the entry, or None when it is not trainable on its own.
         weights: published files and their sha256, e.g.
@@ -104,7 +104,7 @@ class ModelSpec:
         if self.recipe is not None and ":" in self.recipe:
             raise ValueError(
                 f"recipe of {self.name!r} must be a module path like "
-                f"'training.recipes.NAME'. Received: recipe={self.recipe!r}"
+                f"'zoo.training.recipes.NAME'. Received: recipe={self.recipe!r}"
             )
         if self.distance not in (None, "cosine", "euclidean"):
             raise ValueError(

@@ -14,7 +14,7 @@ from sklearn.datasets import load_digits
 
 import zoo
 import keras
-from training.runner import array_epochs, fit
+from zoo.training.runner import array_epochs, fit
 
 
 class KillAt(keras.callbacks.Callback):

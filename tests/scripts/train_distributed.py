@@ -36,8 +36,8 @@ import keras  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
 import zoo  # noqa: E402
-from training import distribute  # noqa: E402
-from training.runner import array_epochs, fit  # noqa: E402
+from zoo.training import distribute  # noqa: E402
+from zoo.training.runner import array_epochs, fit  # noqa: E402
 
 MODELS = {
     "fmnist_cnn": {"input_shape": (8, 8, 1), "widths": (4, 8)},

@@ -12,17 +12,17 @@ sha256-checked before they are read.
     load_folder(DIR, image_size)    your own DIR/CLASS/IMAGE files (see split_folder)
 """
 
-from training.datasets._files import DataCorruptError, DataMissingError
-from training.datasets.digits import load_digits
-from training.datasets.fashion_mnist import load_fashion_mnist
-from training.datasets.folder import FolderData, FolderDataError, load_folder, split_folder
-from training.datasets.images import resize, to_float
-from training.datasets.omniglot import load_omniglot, load_one_shot_runs, omniglot_alphabets
-from training.datasets.orl_faces import load_orl_faces, orl_five_five_split
-from training.datasets.pipeline import to_dataset
-from training.datasets.samples import sample_images
-from training.datasets.sketches import edge_sketch
-from training.datasets.splits import stratified_split, validation_split
+from zoo.training.datasets._files import DataCorruptError, DataMissingError
+from zoo.training.datasets.digits import load_digits
+from zoo.training.datasets.fashion_mnist import load_fashion_mnist
+from zoo.training.datasets.folder import FolderData, FolderDataError, load_folder, split_folder
+from zoo.training.datasets.images import resize, to_float
+from zoo.training.datasets.omniglot import load_omniglot, load_one_shot_runs, omniglot_alphabets
+from zoo.training.datasets.orl_faces import load_orl_faces, orl_five_five_split
+from zoo.training.datasets.pipeline import to_dataset
+from zoo.training.datasets.samples import sample_images
+from zoo.training.datasets.sketches import edge_sketch
+from zoo.training.datasets.splits import stratified_split, validation_split
 
 __all__ = [
     "DataCorruptError",

@@ -132,7 +132,7 @@ def face_scene(faces: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
 
 def face_scenes(n: int, seed: int = 0, **kwargs) -> list[Scene]:
     """`n` scenes from one seed (see `face_scene` for `kwargs`)."""
-    from training.datasets.orl_faces import load_orl_faces
+    from zoo.training.datasets.orl_faces import load_orl_faces
 
     faces, labels = load_orl_faces()
     rng = np.random.default_rng(seed)
@@ -186,7 +186,7 @@ def detector_tiles(n: int = 2, shape=(120, 120), seed: int = 0) -> np.ndarray:
         shape: (rows, cols) of each scene; every tile then has one size.
         seed: the scenes' seed.
     """
-    from training.datasets.orl_faces import load_orl_faces
+    from zoo.training.datasets.orl_faces import load_orl_faces
     from zoo.faces.detector import FaceDetector
 
     faces, labels = load_orl_faces()

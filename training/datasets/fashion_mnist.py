@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.datasets._files import DataCorruptError, DataMissingError, verify_file
+from zoo.training.datasets._files import DataCorruptError, DataMissingError, verify_file
 
 ENV_VAR = "ZOO_DATA_DIR"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -63,7 +63,7 @@ def load_fashion_mnist(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     """Load one official split.
 
     For a validation set, split the train arrays with
-    `training.datasets.validation_split` (fixed, seeded, stratified).
+    `zoo.training.datasets.validation_split` (fixed, seeded, stratified).
 
     Args:
         split: "train" (60,000 images) or "test" (10,000 images).

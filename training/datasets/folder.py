@@ -4,7 +4,7 @@ Each image file is decoded by `zoo.retrieval.read_images` (Pillow: EXIF
 orientation, 16-bit scaling, alpha, palettes, grey by ITU-R 601 luma), so a
 folder is read the same way as the images `zoo verify` and `zoo gallery`
 take. Images of another size are resized by area averaging
-(`training.datasets.resize`) to the requested (H, W), and the result says how
+(`zoo.training.datasets.resize`) to the requested (H, W), and the result says how
 many were.
 
     data = load_folder("my_images", image_size=(28, 28))
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.datasets.images import resize
+from zoo.training.datasets.images import resize
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm", ".ppm", ".pbm",
                   ".tif", ".tiff", ".webp")
@@ -305,6 +305,6 @@ class _Progress:
         return round(seconds, 3)
 
 
-if __name__ == "__main__":  # python -m training.datasets.folder DIR: scan and summarise
+if __name__ == "__main__":  # python -m zoo.training.datasets.folder DIR: scan and summarise
     data = load_folder(sys.argv[1], progress=sys.stderr, min_classes=1)
     print({k: v for k, v in data.card().items()})

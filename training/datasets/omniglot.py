@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from training.datasets._files import data_path, load_npz, verify_file
+from zoo.training.datasets._files import data_path, load_npz, verify_file
 
 SUBSETS = {
     # subset: (file, sha256, bytes, characters, first global char id)

@@ -11,8 +11,8 @@ import os
 
 import numpy as np
 
-from training.datasets._files import data_path, load_npz
-from training.datasets.splits import stratified_split
+from zoo.training.datasets._files import data_path, load_npz
+from zoo.training.datasets.splits import stratified_split
 
 FILE = "att_faces.npz"
 SHA256 = "fbab3b9e0e7091d4399074f4c8f0bce13f86b9bca2caf0f332d48a443302ec85"

@@ -4,11 +4,11 @@ from functools import partial
 
 import numpy as np
 
-from training.datasets.digits import load_digits
-from training.datasets.fashion_mnist import load_fashion_mnist
-from training.datasets.images import resize, to_float
-from training.datasets.omniglot import load_omniglot
-from training.datasets.orl_faces import load_orl_faces
+from zoo.training.datasets.digits import load_digits
+from zoo.training.datasets.fashion_mnist import load_fashion_mnist
+from zoo.training.datasets.images import resize, to_float
+from zoo.training.datasets.omniglot import load_omniglot
+from zoo.training.datasets.orl_faces import load_orl_faces
 
 _LOADERS = {
     "fashion_mnist": partial(load_fashion_mnist, "test"),

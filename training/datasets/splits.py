@@ -1,7 +1,7 @@
 """Fixed, seeded, stratified splits (every class appears on both sides).
 
 For splits where the classes themselves must not overlap (open-set
-evaluation), use `training.samplers.identity_disjoint_split`.
+evaluation), use `zoo.training.samplers.identity_disjoint_split`.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.datasets import to_float
-from training.recipes.common import fashion_splits
-from training.runner import array_epochs, fit
+from zoo.training.datasets import to_float
+from zoo.training.recipes.common import fashion_splits
+from zoo.training.runner import array_epochs, fit
 from zoo.evaluation import _plot
 
 def fashion_data(seed=0, quick=False):

@@ -6,8 +6,8 @@ from zoo import backend  # noqa: F401
 import numpy as np
 
 import zoo
-from training.recipes import ae_common as ae
-from training.recipes.common import fashion_dataset_card, save_result, seeded_model
+from zoo.training.recipes import ae_common as ae
+from zoo.training.recipes.common import fashion_dataset_card, save_result, seeded_model
 from zoo.evaluation import _plot
 from zoo.evaluation.retrieval import retrieval_report
 

@@ -8,8 +8,8 @@ import numpy as np
 from scipy.linalg import subspace_angles
 
 import zoo
-from training.recipes import ae_common as ae
-from training.recipes.common import fashion_dataset_card, save_result, seeded_model
+from zoo.training.recipes import ae_common as ae
+from zoo.training.recipes.common import fashion_dataset_card, save_result, seeded_model
 from zoo.models.autoencoders import from_svd
 
 EPOCHS = 30

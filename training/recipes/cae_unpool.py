@@ -8,8 +8,8 @@ import json
 import numpy as np
 
 import zoo
-from training.recipes import ae_common as ae
-from training.recipes.common import fashion_dataset_card, save_result, seeded_model
+from zoo.training.recipes import ae_common as ae
+from zoo.training.recipes.common import fashion_dataset_card, save_result, seeded_model
 from zoo.evaluation.retrieval import plot_embedding_2d
 from zoo.io import atomic_write_text
 
@@ -17,7 +17,7 @@ EPOCHS = 5
 dataset_card = fashion_dataset_card  # the card's split, for a full run
 BATCH_SIZE = 128
 PROBE_TRAIN = 20000
-# Export parity tolerances (read by `zoo export` and `export.publish.republish`).
+# Export parity tolerances (read by `zoo export` and `zoo.export.publish.republish`).
 _TIES = ("onnx's ReferenceEvaluator rounds its Conv sums differently at the image border, "
          "so it breaks exact ties of two pooling-window values that TF and onnxruntime "
          "compute identically (seen on real test images: rows of equal pixels)")

@@ -15,7 +15,7 @@ from zoo import backend  # noqa: F401
 import keras
 
 
-from training import distribute
+from zoo.training import distribute
 from zoo.io import atomic_write_text
 from zoo.saving import load_model
 
@@ -42,7 +42,7 @@ def save_result(run_dir, model, *, metrics, seconds, epochs, seed, dataset,
     Returns:
         The result dict that was written.
     """
-    from export.onnx import check_serializable
+    from zoo.export.onnx import check_serializable
 
     run_dir = distribute.worker_dir(run_dir)  # one writer per folder with several workers
     run_dir.mkdir(parents=True, exist_ok=True)  # a recipe that trains nothing has no run yet
@@ -109,7 +109,7 @@ def fashion_splits(seed=0, quick_sizes=None) -> dict:
         seed: seeds the validation split.
         quick_sizes: (train, val, test) counts to keep the first of, or None.
     """
-    from training.datasets import load_fashion_mnist, stratified_split
+    from zoo.training.datasets import load_fashion_mnist, stratified_split
 
     x, y = load_fashion_mnist("train")
     fit_idx, val_idx = stratified_split(y, VALIDATION_PER_CLASS, seed=seed)

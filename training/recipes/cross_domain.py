@@ -8,10 +8,10 @@ photos; at class level, any photo of the same class.
 import numpy as np
 
 import zoo
-from training.datasets import edge_sketch, to_float
-from training.recipes.common import fashion_dataset_card, save_result, seeded_model
-from training.recipes.metric import fashion_splits
-from training.runner import array_epochs, fit
+from zoo.training.datasets import edge_sketch, to_float
+from zoo.training.recipes.common import fashion_dataset_card, save_result, seeded_model
+from zoo.training.recipes.metric import fashion_splits
+from zoo.training.runner import array_epochs, fit
 from zoo.evaluation.retrieval import gallery_retrieval_report
 from zoo.models.graphs import graph_model
 

@@ -2,7 +2,7 @@
 
 `zoo train face_detector` reads `mmod_human_face_detector.dat` from the pinned package
 (sha256-checked), builds the Keras score-map network and measures detection on
-seeded scenes of ORL faces (`training.datasets.face_scenes`: 0-4 faces per 640x480
+seeded scenes of ORL faces (`zoo.training.datasets.face_scenes`: 0-4 faces per 640x480
 scene, scale 0.5-3x, rotation +-20 degrees, brightness, contrast and noise): a
 detection is right when its IoU with a ground-truth box is at least 0.5.
 """
@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from training.recipes.common import save_result, seeded_model
+from zoo.training.recipes.common import save_result, seeded_model
 
 SCENES, QUICK_SCENES, SEED = 24, 2, 1234
 IOU = 0.5
@@ -60,7 +60,7 @@ def evaluate(model, scenes=SCENES, shape=(480, 640)):
         scenes: how many scenes.
         shape: (rows, cols) of each scene.
     """
-    from training.datasets.face_scenes import face_scenes, match_counts
+    from zoo.training.datasets.face_scenes import face_scenes, match_counts
     from zoo.faces.detector import FaceDetector
 
     detector = FaceDetector(lambda tile: np.asarray(model(tile, training=False)))

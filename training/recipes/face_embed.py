@@ -10,8 +10,8 @@ measured only on the unseen people s31-s40, next to the eigenfaces baseline
 
 import numpy as np
 
-from training.recipes import faces
-from training.recipes.common import save_result, seeded_model
+from zoo.training.recipes import faces
+from zoo.training.recipes.common import save_result, seeded_model
 from zoo.models.graphs import graph_model
 
 EPOCHS, STEPS, P, K = 15, 30, 25, 4

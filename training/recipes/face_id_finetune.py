@@ -8,7 +8,7 @@ head at a tenth of the rate.
 
 from functools import partial
 
-from training.recipes import face_id_head
+from zoo.training.recipes import face_id_head
 
 train = partial(face_id_head.train, fine_tune=True, name="face_id_finetune")
 evaluate, dataset_card = face_id_head.evaluate, face_id_head.dataset_card

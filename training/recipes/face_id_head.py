@@ -8,9 +8,9 @@ the top of the network (`zoo.models.face_resnet.unfreeze_top`).
 
 import numpy as np
 
-from training.recipes import faces
-from training.recipes.common import save_result, seeded_model
-from training.recipes.face_resnet import chips
+from zoo.training.recipes import faces
+from zoo.training.recipes.common import save_result, seeded_model
+from zoo.training.recipes.face_resnet import chips
 from zoo.evaluation import calibrate_threshold
 from zoo.faces.align import align_faces
 from zoo.models.face_resnet import unfreeze_top

@@ -8,9 +8,9 @@ face_resnet's threshold (calibrated on s26-s30) are "unknown".
 
 import numpy as np
 
-from training.recipes import faces
-from training.recipes.common import save_result, seeded_model
-from training.recipes.face_resnet import chip_embedder, chips
+from zoo.training.recipes import faces
+from zoo.training.recipes.common import save_result, seeded_model
+from zoo.training.recipes.face_resnet import chip_embedder, chips
 from zoo.models.graphs import graph_model
 
 EPOCHS = 0  # enrollment, not training

@@ -11,8 +11,8 @@ import time
 
 import numpy as np
 
-from training.recipes import faces
-from training.recipes.common import save_result, seeded_model
+from zoo.training.recipes import faces
+from zoo.training.recipes.common import save_result, seeded_model
 from zoo.faces.align import align_faces
 
 DLIB_THRESHOLD = 0.6

@@ -8,9 +8,9 @@ figure is measured on the unseen people s31-s40.
 
 from pathlib import Path
 
-from training.recipes import faces
-from training.recipes.common import save_result, seeded_model
-from training.recipes.face_resnet import chip_embedder
+from zoo.training.recipes import faces
+from zoo.training.recipes.common import save_result, seeded_model
+from zoo.training.recipes.face_resnet import chip_embedder
 from zoo.models.graphs import graph_model
 
 EPOCHS = 0  # face_resnet's towers, not retrained

@@ -19,9 +19,9 @@ import keras
 import numpy as np
 from sklearn.decomposition import PCA
 
-from training.datasets import load_orl_faces, resize, stratified_split, to_float
-from training.recipes.metric import pk_epochs
-from training.runner import array_epochs, fit
+from zoo.training.datasets import load_orl_faces, resize, stratified_split, to_float
+from zoo.training.recipes.metric import pk_epochs
+from zoo.training.runner import array_epochs, fit
 from zoo.evaluation import closed_set_top1, eer, open_set_dir_at_far, verification_report
 from zoo.evaluation.verification import accuracy_at_threshold, plot_roc
 from zoo.models.transfer import unfreeze

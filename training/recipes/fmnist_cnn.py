@@ -5,15 +5,15 @@ from zoo import backend  # noqa: F401
 import numpy as np
 
 import zoo
-from training.datasets import load_fashion_mnist, to_float
-from training.datasets.fashion_mnist import CLASS_NAMES
-from training.recipes.common import (
+from zoo.training.datasets import load_fashion_mnist, to_float
+from zoo.training.datasets.fashion_mnist import CLASS_NAMES
+from zoo.training.recipes.common import (
     fashion_dataset_card,
     fashion_splits,
     save_result,
     seeded_model,
 )
-from training.runner import array_epochs, best_checkpoint, fit
+from zoo.training.runner import array_epochs, best_checkpoint, fit
 
 EPOCHS = 3
 BATCH_SIZE = 128

@@ -1,6 +1,6 @@
 """margin_embed: an image-retrieval embedding trained on P x K Fashion-MNIST batches."""
 
-from training.recipes.metric import EmbedderRecipe
+from zoo.training.recipes.metric import EmbedderRecipe
 
 _recipe = EmbedderRecipe("margin_embed")
 train, evaluate, dataset_card = _recipe.train, _recipe.evaluate, _recipe.dataset_card

@@ -16,11 +16,11 @@ from zoo import backend  # noqa: F401
 import numpy as np
 
 import zoo
-from training import samplers
-from training.datasets import to_float
-from training.recipes import common
-from training.recipes.common import fashion_dataset_card, save_result, seeded_model
-from training.runner import EpochData, fit
+from zoo.training import samplers
+from zoo.training.datasets import to_float
+from zoo.training.recipes import common
+from zoo.training.recipes.common import fashion_dataset_card, save_result, seeded_model
+from zoo.training.runner import EpochData, fit
 from zoo.evaluation.retrieval import plot_embedding_2d, retrieval_report
 from zoo.evaluation.verification import plot_roc, verification_report
 from zoo.models.graphs import graph_model

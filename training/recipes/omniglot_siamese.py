@@ -12,11 +12,11 @@ from zoo import backend  # noqa: F401
 import keras
 
 import zoo
-from training import samplers
-from training.datasets import load_omniglot, load_one_shot_runs, resize, to_float
-from training.recipes.common import save_result, seeded_model
-from training.recipes.metric import cosine_pair_scores, pk_epochs
-from training.runner import fit
+from zoo.training import samplers
+from zoo.training.datasets import load_omniglot, load_one_shot_runs, resize, to_float
+from zoo.training.recipes.common import save_result, seeded_model
+from zoo.training.recipes.metric import cosine_pair_scores, pk_epochs
+from zoo.training.runner import fit
 from zoo.evaluation.oneshot import n_way_accuracy
 from zoo.evaluation.verification import plot_roc, verification_report
 from zoo.losses import RankingLoss

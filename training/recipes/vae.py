@@ -6,8 +6,8 @@ import numpy as np
 from scipy.stats import norm
 
 import zoo
-from training.recipes import ae_common as ae
-from training.recipes.common import fashion_dataset_card, save_result, seeded_model
+from zoo.training.recipes import ae_common as ae
+from zoo.training.recipes.common import fashion_dataset_card, save_result, seeded_model
 
 EPOCHS = 30
 dataset_card = fashion_dataset_card  # the card's split, for a full run

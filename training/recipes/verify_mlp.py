@@ -4,7 +4,7 @@ Only the MLP head trains; the backbone keeps the weights fmnist_cnn learned.
 """
 
 import zoo
-from training.recipes.metric import PairRecipe
+from zoo.training.recipes.metric import PairRecipe
 
 
 def load_pretrained_backbone(model):

@@ -17,7 +17,7 @@ entry(
     dataset="fashion_mnist",
     defaults={"image_shape": _IMAGE, "code_size": 32, "widths": (192, 96)},
     tiny={"code_size": 4, "widths": (16, 8)},
-    recipe="training.recipes.ae_dense",
+    recipe="zoo.training.recipes.ae_dense",
 )
 
 entry(
@@ -31,7 +31,7 @@ entry(
     dataset="fashion_mnist",
     defaults={"image_shape": _IMAGE, "code_size": 32, "learning_rate": 1e-3},
     tiny={"code_size": 4},
-    recipe="training.recipes.ae_linear",
+    recipe="zoo.training.recipes.ae_linear",
 )
 
 entry(
@@ -47,7 +47,7 @@ entry(
     dataset="fashion_mnist",
     defaults={"image_shape": _IMAGE, "code_size": 32, "widths": (16, 32)},
     tiny={"code_size": 4, "widths": (4, 8)},
-    recipe="training.recipes.cae_unpool",
+    recipe="zoo.training.recipes.cae_unpool",
 )
 
 entry(
@@ -63,5 +63,5 @@ entry(
     defaults={"image_shape": _IMAGE, "latent_dim": 16, "widths": (192, 96), "seed": None,
               "learning_rate": 1e-3},
     tiny={"latent_dim": 2, "widths": (16, 8), "seed": 0},
-    recipe="training.recipes.vae",
+    recipe="zoo.training.recipes.vae",
 )

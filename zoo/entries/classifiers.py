@@ -17,5 +17,5 @@ entry(
     defaults={"input_shape": (28, 28, 1), "num_classes": 10,
               "widths": (32, 64, 128), "dropout": 0.0, "bn_momentum": 0.9},
     tiny={"widths": (8, 16, 32)},  # also `zoo train --quick`, the demo
-    recipe="training.recipes.fmnist_cnn",
+    recipe="zoo.training.recipes.fmnist_cnn",
 )

@@ -22,7 +22,7 @@ def _face_entry(name, builder, task, covers, summary, graphs, defaults, distance
     entry(name=name, builder=builder, task=task, covers=covers, summary=summary,
           input_shape=FACE_SHAPE, graphs=graphs, dataset="orl_faces", distance=distance,
           preprocess=_PREPROCESS, defaults={**_TOWER, **defaults}, tiny=_TINY,
-          recipe=f"training.recipes.{name}")
+          recipe=f"zoo.training.recipes.{name}")
 
 
 _face_entry(
@@ -58,7 +58,7 @@ def _resnet_entry(name, builder, task, covers, summary, graph, defaults=None, tr
           summary=summary, input_shape=_CHIP, graphs=(graph,), dataset="orl_faces",
           distance=distance, preprocess=_CHIP_PREPROCESS,
           defaults={"weights": "dlib", **(defaults or {})}, tiny={"weights": "none"},
-          recipe=f"training.recipes.{name}", derived=_derived(graph, trained))
+          recipe=f"zoo.training.recipes.{name}", derived=_derived(graph, trained))
 
 
 _resnet_entry(
@@ -118,5 +118,5 @@ entry(
                 "detector": {"window": [80, 80], "pyramid_downscale": [5, 6],
                              "threshold": 0.0}},
     defaults={"weights": "dlib"}, tiny={"weights": "none"},
-    recipe="training.recipes.face_detector",
+    recipe="zoo.training.recipes.face_detector",
 )

@@ -12,7 +12,7 @@ def _pair_entry(name, builder, covers, summary, defaults, graphs=("verify",),
     entry(name=name, builder=f"zoo.models.siamese:{builder}", task="verification",
           covers=covers, summary=summary, input_shape=(28, 28, 1), graphs=graphs,
           dataset="fashion_mnist", defaults={**_FMNIST, **defaults}, tiny=_TINY,
-          recipe=f"training.recipes.{name}", distance=distance)
+          recipe=f"zoo.training.recipes.{name}", distance=distance)
 
 
 _pair_entry(
@@ -61,7 +61,7 @@ def _embed_entry(name, loss, summary, covers, defaults):
           defaults={**_FMNIST, "embedding_dim": 64, "loss": loss, "margin": 0.2,
                     "mining": "hard", "temperature": 0.1, "beta_init": 1.2,
                     "learning_rate": 1e-3, **defaults},
-          tiny=_TINY, recipe=f"training.recipes.{name}")
+          tiny=_TINY, recipe=f"zoo.training.recipes.{name}")
 
 
 _embed_entry("triplet_embed", "triplet",
@@ -93,7 +93,7 @@ entry(
     defaults={"input_shape": (35, 35, 1), "widths": (32, 64, 128), "embedding_dim": 128,
               "metric": "cosine", "margin": 0.5, "learning_rate": 1e-3},
     tiny=_TINY,
-    recipe="training.recipes.omniglot_siamese",
+    recipe="zoo.training.recipes.omniglot_siamese",
 )
 
 entry(
@@ -109,5 +109,5 @@ entry(
     distance="cosine",
     defaults={**_FMNIST, "embedding_dim": 64, "temperature": 0.1, "learning_rate": 1e-3},
     tiny=_TINY,
-    recipe="training.recipes.cross_domain",
+    recipe="zoo.training.recipes.cross_domain",
 )
