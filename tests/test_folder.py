@@ -189,6 +189,8 @@ def _train_export_check(name, folder, tmp_path, *extra):
     assert f"scanned {folder.name}:" in trained.stderr
     assert " - loss: " in trained.stdout  # Keras prints one line per epoch when not on a TTY
     result = json.loads((run / "result.json").read_text())
+    evaluated = zoo_cli("eval", name, "--run-dir", run)  # would measure the built-in dataset
+    assert evaluated.returncode == 2 and "not on that folder's split" in evaluated.stderr
     exported = zoo_cli("export", name, "--run-dir", run, "--out", out, "--format", "onnx")
     assert exported.returncode == 0, exported.stderr[-3000:]
     checked = zoo_cli("check", out)

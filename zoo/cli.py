@@ -365,6 +365,7 @@ def cmd_eval(args):
     spec = zoo.info(args.name)
     if args.run_dir:
         _check_run_of(spec, args.run_dir)
+        _refuse_folder_run(args.run_dir)
     # Progress lines on stderr; stdout holds only the JSON.
     with heartbeat(f"loading {spec.name} ({args.run_dir or 'published weights'})"):
         if args.run_dir:
@@ -418,6 +419,21 @@ def cmd_check(args):
           f"{len(card['graphs'])} graph(s) reproduces, {report.summary()}")
     if not report.ok:
         raise CommandFailed(f"parity check failed for {target}")
+
+
+def _refuse_folder_run(run_dir):
+    """`zoo eval` measures on the recipe's built-in dataset, which is not the split
+    of a `zoo train --data` run: refuse it instead of printing unrelated figures."""
+    try:
+        dataset = json.loads((Path(run_dir) / "result.json").read_text()).get("dataset") or {}
+    except (OSError, ValueError, AttributeError):
+        return
+    if dataset.get("source") == "folder":
+        raise UsageError(
+            f"{run_dir} was trained on the folder {dataset.get('name')!r}; `zoo eval` measures "
+            f"on the recipe's built-in dataset, not on that folder's split. The held-out "
+            f"figures are in {Path(run_dir) / 'result.json'} and in the card of `zoo export "
+            f"--run-dir {run_dir} --out DIR`. Received: --run-dir={str(run_dir)!r}")
 
 
 def _check_run_of(spec, run_dir):
