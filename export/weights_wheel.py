@@ -51,7 +51,8 @@ def wheel_files(source, names=None) -> dict[str, Path]:
                          f"Published: {sorted(weights)}. Received: names={list(names)}")
     files = {}
     for name in sorted(names or weights):
-        for file, expected in sorted(weights[name].items()):
+        for file, entry in sorted(weights[name].items()):
+            expected = entry["sha256"]  # weights.json: {file: {"sha256", "bytes"}}
             path = source / name / file
             if not path.is_file():
                 raise FileNotFoundError(f"{path} is listed in zoo/weights.json but missing. Run "
