@@ -23,13 +23,13 @@ from zoo.export.parity import (MAX_INDEX_MISMATCH, REFERENCE_ENGINE, EngineToler
                            reference_outputs, side_inputs, verify_test_data, write_test_data)
 from zoo.export.savedmodel import export_savedmodel
 from zoo.training.recipes.common import load_result, load_run_model
+from zoo.entries._common import WEIGHTS_JSON
 from zoo.io import atomic_write_text, replace_dir, sha256_file, sweep_stale
 from zoo.models.graphs import graph_model
 from zoo.saving import load_model
 
 MAX_ARTIFACT_BYTES = 5 * 1024 * 1024
 REPO = Path(zoo.__file__).resolve().parents[1]  # the checkout (export/ ships as zoo.export)
-WEIGHTS_JSON = Path(zoo.__file__).resolve().parent / "weights.json"
 REAL_BATCH = 8
 
 

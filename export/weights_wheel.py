@@ -25,6 +25,7 @@ import zipfile
 from pathlib import Path
 
 import zoo
+from zoo.entries._common import WEIGHTS_JSON
 from zoo.io import sha256_file
 
 DISTRIBUTION = "repr-zoo-weights"
@@ -33,7 +34,7 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 def _weights() -> dict:
-    return json.loads((Path(zoo.__file__).resolve().parent / "weights.json").read_text())
+    return json.loads(WEIGHTS_JSON.read_text())
 
 
 def wheel_files(source, names=None) -> dict[str, Path]:

@@ -7,7 +7,8 @@ from zoo.registry import ModelSpec, register
 
 # Published {file: {"sha256", "bytes"}}; `zoo export` into saved_models/ rewrites
 # the file, so no hash or size is ever typed by hand.
-_WEIGHTS = json.loads((Path(__file__).parents[1] / "weights.json").read_text())
+WEIGHTS_JSON = Path(__file__).resolve().parents[1] / "weights.json"
+_WEIGHTS = json.loads(WEIGHTS_JSON.read_text())
 
 
 def entry(**fields) -> ModelSpec:
