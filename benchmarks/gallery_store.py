@@ -132,7 +132,6 @@ SCALE = """
     from benchmarks.search import dataset
     from zoo import search
     from zoo.retrieval import Gallery
-    from zoo.store import Store
     n, queries, folder, batch, per = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), \\
         int(sys.argv[4]), int(sys.argv[5])
     vectors, probes = dataset(n, queries)
@@ -156,18 +155,17 @@ SCALE = """
     search.numpy_top_k(groups, probes, K, "cosine")
     bare_s = time.perf_counter() - start
     faiss_qps = "-"
-    if gallery.faiss_above is None:
-        try:
-            import faiss  # noqa: F401
-        except ImportError:
-            pass
-        else:
-            Gallery.load(folder, faiss_above=0).identify_embeddings(probes[:1], K)  # persists it
-            indexed = Gallery.load(folder, faiss_above=0)
-            indexed.identify_embeddings(probes[:10], K)  # reads gallery.faiss
-            start = time.perf_counter()
-            indexed.identify_embeddings(probes, K)
-            faiss_qps = round(queries / (time.perf_counter() - start))
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        Gallery.load(folder, faiss_above=0).identify_embeddings(probes[:1], K)  # persists it
+        indexed = Gallery.load(folder, faiss_above=0)
+        indexed.identify_embeddings(probes[:10], K)  # reads gallery.faiss
+        start = time.perf_counter()
+        indexed.identify_embeddings(probes, K)
+        faiss_qps = round(queries / (time.perf_counter() - start))
     print(json.dumps({"vectors": n, "enroll s": round(enroll, 2),
                       "enrolls/s": round(n / enroll), "db MiB": round(size / 2**20, 1),
                       "load s": round(load, 2), "identify q/s": round(queries / gallery_s),
